@@ -1,0 +1,61 @@
+# `make run` serves the platform on embedded defaults; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+
+.PHONY: run serve worker test lint format install install-test migrate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+migrate: install
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+
+# Embedded mode: SQLite, in-memory channel layer, local-memory cache, eager Celery.
+run: migrate
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py bootstrap
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+
+# As production runs it: several worker processes, static files collected and hashed.
+serve: install
+	$(BIN)/python manage.py collectstatic --noinput >/dev/null
+	$(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--lifespan off --no-access-log --loop uvloop --http httptools
+
+worker: install
+	$(BIN)/celery -A chukchat worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2} -B
+
+test: install-test
+	@source <($(BIN)/python scripts/test_services.py) && \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install-test
+	$(BIN)/python bench/gateway.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,57 @@
+"""Creating, naming and revoking API keys. Only a SHA-256 of the secret is stored."""
+
+import hashlib
+import re
+import secrets
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+
+KEY_PREFIX = "sk-chuk-"
+_SECRET_BYTES = 32  # 256 bits: a plain SHA-256 is then as good as a slow hash
+KEY_PATTERN = re.compile(r"^sk-chuk-[A-Za-z0-9_-]{43}$")
+VISIBLE_PREFIX_LENGTH = len(KEY_PREFIX) + 8
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def is_well_formed(plaintext: str) -> bool:
+    return bool(KEY_PATTERN.match(plaintext))
+
+
+@transaction.atomic
+def api_key_create(
+    *, user: User, name: str = "default", expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """Returns the key row and its plaintext, which is never available again."""
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+    api_key = ApiKey.objects.create(
+        user=user,
+        name=(name or "default")[:100],
+        prefix=plaintext[:VISIBLE_PREFIX_LENGTH],
+        hashed_key=hash_key(plaintext),
+        expires_at=expires_at,
+    )
+    return api_key, plaintext
+
+
+def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
+    api_key.name = name[:100]
+    api_key.save(update_fields=["name"])
+    return api_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    from accounts.authentication import forget_cached_key
+
+    if not api_key.revoked:
+        api_key.revoked = True
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked", "revoked_at"])
+    forget_cached_key(api_key.hashed_key)
+    return api_key

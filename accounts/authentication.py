@@ -1,0 +1,141 @@
+"""The one place an API key becomes a user: for DRF views, plain async views and the WebSocket.
+
+A process-local cache sits in front of the database so an authenticated request costs no query
+on the hot path. Entries live API_KEY_CACHE_SECONDS, which bounds how long a key revoked in
+another process keeps working; expiry is checked on every use, so it is exact.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+
+from accounts.api_keys import hash_key, is_well_formed
+from accounts.models import ApiKey, User
+from chukchat.errors import ApiError
+
+_LAST_USED_GRANULARITY = timedelta(seconds=60)
+_MAX_CACHED = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPrincipal:
+    key_id: int
+    user_id: int
+    prefix: str
+    name: str
+    expires_at: datetime | None
+    user: User
+
+
+# hash -> (monotonic deadline, principal or None for "unknown/revoked")
+_cache: dict[str, tuple[float, KeyPrincipal | None]] = {}
+
+
+def forget_cached_key(hashed_key: str) -> None:
+    _cache.pop(hashed_key, None)
+
+
+def clear_key_cache() -> None:
+    _cache.clear()
+
+
+def invalid_key(message: str) -> ApiError:
+    return ApiError(401, "invalid_api_key", message, type="invalid_request_error")
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token from an `Authorization: Bearer <token>` header value, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _check_format(raw: str | None) -> str:
+    if raw is None:
+        raise invalid_key("Missing API key. Send it as 'Authorization: Bearer <key>'.")
+    if not is_well_formed(raw):
+        raise invalid_key("Malformed API key.")
+    return hash_key(raw)
+
+
+def _from_cache(hashed: str) -> tuple[bool, KeyPrincipal | None]:
+    hit = _cache.get(hashed)
+    if hit is None or hit[0] < time.monotonic():
+        return False, None
+    return True, hit[1]
+
+
+def _load(hashed: str) -> KeyPrincipal | None:
+    api_key = (
+        ApiKey.objects.select_related("user")
+        .filter(hashed_key=hashed, revoked=False, user__is_active=True)
+        .first()
+    )
+    principal = None
+    if api_key is not None:
+        principal = KeyPrincipal(
+            key_id=api_key.pk,
+            user_id=api_key.user_id,
+            prefix=api_key.prefix,
+            name=api_key.name,
+            expires_at=api_key.expires_at,
+            user=api_key.user,
+        )
+        now = timezone.now()
+        if api_key.last_used_at is None or api_key.last_used_at < now - _LAST_USED_GRANULARITY:
+            ApiKey.objects.filter(pk=api_key.pk).filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - _LAST_USED_GRANULARITY)
+            ).update(last_used_at=now)
+    if len(_cache) >= _MAX_CACHED:
+        _cache.clear()
+    _cache[hashed] = (time.monotonic() + settings.API_KEY_CACHE_SECONDS, principal)
+    return principal
+
+
+def _accept(principal: KeyPrincipal | None) -> KeyPrincipal:
+    if principal is None:
+        raise invalid_key("Invalid API key, or it has been revoked.")
+    if principal.expires_at is not None and principal.expires_at <= timezone.now():
+        raise invalid_key("This API key has expired.")
+    return principal
+
+
+def authenticate_api_key(raw: str | None) -> KeyPrincipal:
+    hashed = _check_format(raw)
+    found, principal = _from_cache(hashed)
+    if not found:
+        principal = _load(hashed)
+    return _accept(principal)
+
+
+async def aauthenticate_api_key(raw: str | None) -> KeyPrincipal:
+    hashed = _check_format(raw)
+    found, principal = _from_cache(hashed)
+    if not found:
+        principal = await sync_to_async(_load)(hashed)
+    return _accept(principal)
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """DRF: `Authorization: Bearer <key>`. No header means "try the next authenticator"."""
+
+    def authenticate(self, request):
+        authorization = request.META.get("HTTP_AUTHORIZATION")
+        if not authorization:
+            return None
+        principal = authenticate_api_key(bearer_token(authorization))
+        return principal.user, principal
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'

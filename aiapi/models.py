@@ -1,0 +1,87 @@
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+from chukchat.encryption import decrypt_text, encrypt_text
+
+
+class Provider(models.Model):
+    """An upstream AI service and how to reach it."""
+
+    class Kind(models.TextChoices):
+        OPENAI = "openai"
+        OPENAI_COMPATIBLE = "openai_compatible"
+        ANTHROPIC = "anthropic"
+        GOOGLE = "google"
+        DEMO = "demo"
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    base_url = models.URLField(max_length=500, blank=True)
+    # Encrypted at rest; write through `set_api_key`, never shown back.
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    # Read at call time when no key is stored (lets operators keep keys in the environment).
+    api_key_env = models.CharField(max_length=100, blank=True)
+    connect_timeout = models.FloatField(null=True, blank=True)
+    first_token_timeout = models.FloatField(null=True, blank=True)
+    total_timeout = models.FloatField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_api_key(self, plaintext: str) -> None:
+        self.api_key_encrypted = encrypt_text(plaintext)
+
+    def get_api_key(self) -> str:
+        import os
+
+        if self.api_key_encrypted:
+            return decrypt_text(self.api_key_encrypted)
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env, "")
+        return ""
+
+
+class AiModel(models.Model):
+    """A model as clients name it, mapped to a provider and the provider's own name for it."""
+
+    class Kind(models.TextChoices):
+        CHAT = "chat"
+        EMBEDDING = "embedding"
+        IMAGE = "image"
+        TRANSCRIPTION = "transcription"
+
+    public_id = models.CharField(max_length=128, unique=True)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
+    upstream = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CHAT)
+    display_name = models.CharField(max_length=128, blank=True)
+    vision = models.BooleanField(default=False)
+    reasoning = models.BooleanField(default=False)
+    context_window = models.PositiveIntegerField(default=8192)
+    max_output_tokens = models.PositiveIntegerField(default=4096)
+    # USD per million tokens; per image and per audio minute for media models.
+    input_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    output_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    image_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    audio_minute_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    active = models.BooleanField(default=True)
+    # Public ids of other models tried in order when this one's provider fails before answering.
+    fallbacks = models.JSONField(default=list, blank=True)
+    sort_order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "public_id"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -1,0 +1,121 @@
+"""Service health: each dependency checked concurrently with its latency; 503 names what is down.
+
+No authentication and no secrets: only part names, timings and the kind of failure."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connections
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+def check_database() -> str:
+    connection = connections["default"]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return connection.vendor
+    finally:
+        # This runs in a short-lived thread: hand the connection back rather than strand it.
+        connection.close()
+
+
+def check_cache() -> str:
+    cache = caches["default"]
+    key = f"health:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=5)
+    if cache.get(key) != "1":
+        raise RuntimeError("cache did not return what was stored")
+    cache.delete(key)
+    return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+
+
+def check_channel_layer() -> str:
+    from channels.layers import channel_layers
+
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    # A fresh layer each time, so a check never reuses a connection bound to another loop.
+    layer = channel_layers.make_backend("default")
+
+    async def roundtrip():
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "health.ping"})
+        message = await layer.receive(channel)
+        if message.get("type") != "health.ping":
+            raise RuntimeError("channel layer returned the wrong message")
+        close = getattr(layer, "close_pools", None)
+        if close is not None:
+            await close()
+
+    async_to_sync(roundtrip)()
+    return backend.rsplit(".", 1)[-1]
+
+
+def check_broker() -> str:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return "eager"
+    from kombu import Connection
+
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+        return connection.transport.driver_name
+
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "database": check_database,
+    "cache": check_cache,
+    "channel_layer": check_channel_layer,
+    "broker": check_broker,
+}
+
+
+def _timed(check: Callable[[], str]) -> dict:
+    started = time.perf_counter()
+    try:
+        backend = check()
+    except Exception as error:
+        return {
+            "ok": False,
+            "error": type(error).__name__,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+    return {
+        "ok": True,
+        "backend": backend,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+def run_checks() -> dict:
+    results: dict[str, dict] = {}
+    # Not a `with` block: leaving one waits for every thread, and a hung check must not hang us.
+    pool = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="health")
+    futures = {name: pool.submit(_timed, check) for name, check in CHECKS.items()}
+    deadline = time.monotonic() + CHECK_TIMEOUT_SECONDS
+    for name, future in futures.items():
+        try:
+            results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            results[name] = {
+                "ok": False,
+                "error": "timeout",
+                "latency_ms": CHECK_TIMEOUT_SECONDS * 1000,
+            }
+    pool.shutdown(wait=False, cancel_futures=True)
+    down = [name for name, result in results.items() if not result["ok"]]
+    return {
+        "status": "ok" if not down else "unavailable",
+        "down": down,
+        "mode": "embedded" if settings.EMBEDDED else "services",
+        "checks": results,
+    }

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from chukchat import views
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("v1/health", views.health),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("v1/", include("accounts.urls")),
+    # Unknown API routes answer in the API's JSON error format, never an HTML page.
+    re_path(r"^(?:v1|api)/(?P<rest>.*)$", views.api_not_found),
+]

@@ -1,0 +1,61 @@
+"""Shared fixtures: people (alice, bob) and their keys, on the real services when configured."""
+
+import uuid
+
+import pytest
+
+from accounts.authentication import clear_key_cache
+from aiapi.selectors import catalogue_changed
+from tests.factories import UserFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_database_pool(django_db_setup, django_db_blocker):
+    # Torn down before the test database is dropped: pooled connections would keep it busy.
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for conn in connections.all():
+            close_pool = getattr(conn, "close_pool", None)
+            if close_pool is not None and conn.pool is not None:
+                close_pool()
+            conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_process_state(settings):
+    # Per-test cache prefix: tests share one Redis, and must not see each other's keys.
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"t{uuid.uuid4().hex[:10]}"},
+    }
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    clear_key_cache()
+    catalogue_changed()
+    yield
+    clear_key_cache()
+    catalogue_changed()
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(email="alice@example.com")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(email="bob@example.com")
+
+
+@pytest.fixture
+def alice_key(alice):
+    from accounts.api_keys import api_key_create
+
+    _, plaintext = api_key_create(user=alice, name="alice's laptop")
+    return plaintext
+
+
+@pytest.fixture
+def bearer(alice_key):
+    return {"HTTP_AUTHORIZATION": f"Bearer {alice_key}"}
