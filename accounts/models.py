@@ -57,6 +57,10 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
+    # Optional cap on what this key may spend per calendar month (USD); null means no cap.
+    monthly_spend_limit = models.DecimalField(
+        max_digits=14, decimal_places=4, null=True, blank=True
+    )
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

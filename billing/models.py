@@ -18,6 +18,9 @@ class CreditAccount(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_account"
     )
     balance = models.DecimalField(default=ZERO, **MONEY)
+    # Sum of open reservations, kept beside the balance so "can this request be afforded?" is
+    # one conditional UPDATE of one row.
+    reserved = models.DecimalField(default=ZERO, **MONEY)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -58,3 +61,21 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} USD ({self.reference or '-'})"
+
+
+class Reservation(models.Model):
+    """Credit held for a request in flight: its worst-case cost. Released when the request is
+    settled, or by a periodic task when the request died without settling."""
+
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.CASCADE, related_name="reservations"
+    )
+    request_id = models.CharField(max_length=64, unique=True)
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    amount = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.amount} USD held"

@@ -175,6 +175,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "release-stale-reservations": {
+        "task": "billing.tasks.release_stale_reservations_task",
+        "schedule": 60.0,
+    },
+}
 
 # --- Accounts (django-allauth) --------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -247,6 +253,8 @@ MODEL_CATALOGUE_FILE = env("CHUK_MODEL_CATALOGUE", str(BASE_DIR / "aiapi" / "def
 # --- Money ----------------------------------------------------------------------------------
 CURRENCY = "usd"
 SIGNUP_CREDIT_USD = Decimal(env("CHUK_SIGNUP_CREDIT_USD", "0"))
+# A hold older than this belongs to a request that died; a periodic task releases it.
+RESERVATION_TIMEOUT_SECONDS = env_int("CHUK_RESERVATION_TIMEOUT_SECONDS", 2 * 3600)
 
 # --- Static files, i18n, security -----------------------------------------------------------
 STATIC_URL = "/static/"
