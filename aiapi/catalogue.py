@@ -35,7 +35,7 @@ _PROVIDER_FIELDS = {
 _MODEL_FIELDS = {
     "id", "provider", "upstream", "kind", "display_name", "vision", "reasoning",
     "context_window", "max_output_tokens", "input_price", "output_price", "image_price",
-    "audio_minute_price", "active", "fallbacks", "sort_order",
+    "audio_minute_price", "active", "pro_only", "fallbacks", "sort_order",
 }  # fmt: skip
 _PRICE_FIELDS = ("input_price", "output_price", "image_price", "audio_minute_price")
 
@@ -161,6 +161,7 @@ def _parse_model(entry: _Entry) -> dict:
         "context_window": entry.positive_int("context_window", 8192),
         "max_output_tokens": entry.positive_int("max_output_tokens", 4096),
         "active": entry.boolean("active", True),
+        "pro_only": entry.boolean("pro_only", False),
         "fallbacks": list(fallbacks),
         "sort_order": entry.integer("sort_order", 0),
     }

@@ -73,6 +73,8 @@ class AiModel(models.Model):
     image_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     audio_minute_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     active = models.BooleanField(default=True)
+    # Only users on a plan that includes premium models may use it.
+    pro_only = models.BooleanField(default=False)
     # Public ids of other models tried in order when this one's provider fails before answering.
     fallbacks = models.JSONField(default=list, blank=True)
     sort_order = models.IntegerField(default=0)
