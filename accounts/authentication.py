@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -32,6 +33,7 @@ class KeyPrincipal:
     prefix: str
     name: str
     expires_at: datetime | None
+    monthly_spend_limit: Decimal | None
     user: User
 
 
@@ -90,6 +92,7 @@ def _load(hashed: str) -> KeyPrincipal | None:
             prefix=api_key.prefix,
             name=api_key.name,
             expires_at=api_key.expires_at,
+            monthly_spend_limit=api_key.monthly_spend_limit,
             user=api_key.user,
         )
         now = timezone.now()

@@ -46,10 +46,29 @@ def active_catalogue() -> Catalogue:
     return snapshot
 
 
+async def aactive_catalogue() -> Catalogue:
+    """The snapshot from async code: rebuilt in a worker thread when stale."""
+    snapshot = _snapshot
+    if snapshot is not None and time.monotonic() - snapshot.loaded_at <= CATALOGUE_TTL:
+        return snapshot
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(active_catalogue)()
+
+
+def current_catalogue() -> Catalogue:
+    """The snapshot as it is, never rebuilt here: for code that already awaited
+    `aactive_catalogue` in this request and must not touch the database."""
+    snapshot = _snapshot
+    if snapshot is None:
+        raise RuntimeError("the catalogue snapshot has not been loaded")
+    return snapshot
+
+
 def catalogue_is_fresh() -> bool:
     snapshot = _snapshot
     return snapshot is not None and time.monotonic() - snapshot.loaded_at <= CATALOGUE_TTL
 
 
-def active_model_list() -> list[AiModel]:
-    return sorted(active_catalogue().models.values(), key=lambda m: (m.sort_order, m.public_id))
+def model_list(catalogue: Catalogue) -> list[AiModel]:
+    return sorted(catalogue.models.values(), key=lambda m: (m.sort_order, m.public_id))

@@ -245,9 +245,18 @@ FIELD_ENCRYPTION_SECRETS = env_list("CHUK_FIELD_ENCRYPTION_SECRETS") or [SECRET_
 
 # --- Gateway --------------------------------------------------------------------------------
 DEFAULT_CHAT_MODEL = env("CHUK_DEFAULT_CHAT_MODEL", "haiku")
+DEFAULT_MAX_TOKENS = env_int("CHUK_DEFAULT_MAX_TOKENS", 4096)
 PROVIDER_CONNECT_TIMEOUT = env_float("CHUK_PROVIDER_CONNECT_TIMEOUT", 5.0)
 PROVIDER_FIRST_TOKEN_TIMEOUT = env_float("CHUK_PROVIDER_FIRST_TOKEN_TIMEOUT", 60.0)
 PROVIDER_TOTAL_TIMEOUT = env_float("CHUK_PROVIDER_TOTAL_TIMEOUT", 600.0)
+# Image inputs: URLs are fetched by the server (https only outside embedded development); the
+# allow-list exists for tests that serve images from 127.0.0.1 and must never be set in production.
+IMAGE_MAX_BYTES = env_int("CHUK_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
+IMAGE_MAX_COUNT = env_int("CHUK_IMAGE_MAX_COUNT", 10)
+IMAGE_FETCH_TIMEOUT = env_float("CHUK_IMAGE_FETCH_TIMEOUT", 10.0)
+IMAGE_FETCH_ALLOW_HTTP = env_bool("CHUK_IMAGE_FETCH_ALLOW_HTTP", EMBEDDED and DEBUG)
+IMAGE_FETCH_ALLOWED_HOSTS = env_list("CHUK_IMAGE_FETCH_ALLOWED_HOSTS")
+DEMO_TOKEN_DELAY = env_float("CHUK_DEMO_TOKEN_DELAY", 0.02)  # seconds between demo tokens
 MODEL_CATALOGUE_FILE = env("CHUK_MODEL_CATALOGUE", str(BASE_DIR / "aiapi" / "default_models.toml"))
 
 # --- Money ----------------------------------------------------------------------------------

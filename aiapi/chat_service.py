@@ -1,0 +1,271 @@
+"""One metered chat call, whatever endpoint it came through.
+
+`start_chat` resolves the model, checks the input against it, inlines images and reserves the
+worst-case cost; `ChatCall.events()` streams the routed provider events while keeping the
+tally; `ChatCall.finish()` settles: usage record, charge and release in one transaction.
+The OpenAI-compatible API, the Chuk chat API and the WebSocket differ only in how they render.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from aiapi.chat_input import has_images
+from aiapi.events import (
+    ContentDelta,
+    Done,
+    ErrorEvent,
+    Event,
+    Meta,
+    ReasoningDelta,
+    ToolCallDelta,
+    Usage,
+)
+from aiapi.image_input import inline_images
+from aiapi.models import AiModel, UsageRecord
+from aiapi.providers.base import ChatRequest
+from aiapi.routing import candidates, route_chat
+from aiapi.selectors import aactive_catalogue
+from aiapi.token_count import cautious_prompt_tokens, estimate_prompt_tokens, estimate_text_tokens
+from billing.metering import Prices, reserve, settle, token_cost
+from chukchat.errors import ApiError
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is paying: a user, and the API key they used (None for the web app's session)."""
+
+    user_id: int
+    api_key_id: int | None = None
+    api_key_limit: Decimal | None = None
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(12)
+
+
+async def resolve_model(public_id: str, *, kind: str) -> AiModel:
+    model = (await aactive_catalogue()).models.get(public_id)
+    if model is None:
+        raise ApiError(
+            404, "model_not_found", f"Model '{public_id}' not found or not active", param="model"
+        )
+    if model.kind != kind:
+        raise ApiError(
+            400,
+            "invalid_model_type",
+            f"Model '{public_id}' is a {model.kind} model, not a {kind} model.",
+            param="model",
+        )
+    return model
+
+
+@dataclass
+class ToolCallTally:
+    id: str | None = None
+    name: str | None = None
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChatCall:
+    request_id: str
+    caller: Caller
+    model: AiModel
+    request: ChatRequest
+    endpoint: str
+    stream: bool
+    started: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    meta: Meta | None = None
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    tool_calls: dict[int, ToolCallTally] = field(default_factory=dict)
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    error: ErrorEvent | None = None
+    record: UsageRecord | None = None
+    answered_by: AiModel | None = None  # the model whose provider answered (maybe a fallback)
+
+    async def events(self) -> AsyncIterator[Event]:
+        async for event in route_chat(model=self.model, request=self.request, stream=self.stream):
+            match event:
+                case ContentDelta(text=text):
+                    self._first_token()
+                    self.content.append(text)
+                case ReasoningDelta(text=text):
+                    self._first_token()
+                    self.reasoning.append(text)
+                case ToolCallDelta():
+                    self._first_token()
+                    tally = self.tool_calls.setdefault(event.index, ToolCallTally())
+                    tally.id = tally.id or event.id
+                    tally.name = tally.name or event.name
+                    tally.arguments.append(event.arguments)
+                case Usage():
+                    self.usage = event
+                case Done(finish_reason=reason):
+                    self.finish_reason = reason
+                case Meta():
+                    self.meta = event
+                    self.answered_by = next(
+                        (m for m in candidates_of(self.model) if m.public_id == event.model_id),
+                        self.model,
+                    )
+                case ErrorEvent():
+                    self.error = event
+            yield event
+
+    def _first_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.content)
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(self.reasoning)
+
+    @property
+    def latency_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
+
+    def final_usage(self) -> tuple[Usage, bool]:
+        """The provider's usage, or our estimate when it reported none (second value True)."""
+        if self.usage is not None:
+            return self.usage, False
+        generated = (
+            self.text
+            + self.reasoning_text
+            + "".join("".join(t.arguments) for t in self.tool_calls.values())
+        )
+        return Usage(
+            prompt_tokens=estimate_prompt_tokens(self.request.messages),
+            completion_tokens=estimate_text_tokens(generated),
+            reasoning_tokens=estimate_text_tokens(self.reasoning_text),
+        ), True
+
+    @property
+    def prices(self) -> Prices:
+        """Calls are charged at the prices of the model that answered."""
+        return Prices.of(self.answered_by or self.model)
+
+    def cost(self) -> Decimal:
+        if self.error is not None and not self.content:
+            return Decimal(0)
+        usage, _ = self.final_usage()
+        return token_cost(
+            prices=self.prices,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
+
+    async def finish(self, *, cancelled: bool = False) -> UsageRecord:
+        """Settle once: record, charge what was used, release the hold."""
+        if self.record is not None:
+            return self.record
+        usage, estimated = self.final_usage()
+        generated_anything = bool(self.content or self.reasoning or self.tool_calls)
+        if self.error is not None and not cancelled:
+            status = UsageRecord.Status.ERROR
+        elif cancelled:
+            status = UsageRecord.Status.CANCELLED
+        else:
+            status = UsageRecord.Status.OK
+        if status == UsageRecord.Status.ERROR or (
+            cancelled and not generated_anything and self.meta is None
+        ):
+            # Nothing reached the client: nothing to charge.
+            usage = Usage(prompt_tokens=0, completion_tokens=0)
+        record = UsageRecord(
+            request_id=self.request_id,
+            user_id=self.caller.user_id,
+            api_key_id=self.caller.api_key_id,
+            endpoint=self.endpoint,
+            model=self.model.public_id,
+            provider=self.meta.provider if self.meta else "",
+            upstream_model=self.meta.upstream_model if self.meta else "",
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            total_tokens=usage.prompt_tokens + usage.completion_tokens,
+            tokens_estimated=estimated,
+            latency_ms=self.latency_ms,
+            time_to_first_token_ms=(
+                int((self.first_token_at - self.started) * 1000) if self.first_token_at else None
+            ),
+            status=status,
+            error_code=self.error.code if self.error else "",
+        )
+        self.record = await sync_to_async(settle)(record=record, prices=self.prices)
+        return self.record
+
+
+def candidates_of(model: AiModel) -> list[AiModel]:
+    from aiapi.selectors import current_catalogue
+
+    return candidates(model, current_catalogue())
+
+
+def worst_case_cost(model: AiModel, request: ChatRequest) -> Decimal:
+    """The most the call can cost, whichever of the model and its fallbacks answers."""
+    prompt_tokens = cautious_prompt_tokens(request.messages)
+    return max(
+        token_cost(
+            prices=Prices.of(candidate),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=min(request.max_tokens, candidate.max_output_tokens),
+        )
+        for candidate in candidates_of(model)
+    )
+
+
+async def start_chat(
+    *,
+    caller: Caller,
+    model_id: str,
+    request: ChatRequest,
+    endpoint: str,
+    stream: bool,
+    request_id: str | None = None,
+) -> ChatCall:
+    """Everything that can refuse a call happens here, before any provider is asked."""
+    model = await resolve_model(model_id, kind=AiModel.Kind.CHAT)
+    if has_images(request.messages):
+        if not model.vision:
+            raise ApiError(
+                400,
+                "model_not_vision",
+                f"Model '{model.public_id}' does not accept images; choose a vision model.",
+                param="model",
+            )
+        await inline_images(request.messages)
+    # Capped at the model's limit; unset means the platform default (the cost reserved up
+    # front is for max_tokens, so "as much as the model allows" would lock up a lot of credit).
+    request.max_tokens = min(
+        request.max_tokens or settings.DEFAULT_MAX_TOKENS, model.max_output_tokens
+    )
+    request_id = request_id or new_request_id()
+    await sync_to_async(reserve)(
+        user_id=caller.user_id,
+        api_key_id=caller.api_key_id,
+        request_id=request_id,
+        amount=worst_case_cost(model, request),
+    )
+    return ChatCall(
+        request_id=request_id,
+        caller=caller,
+        model=model,
+        request=request,
+        endpoint=endpoint,
+        stream=stream,
+    )

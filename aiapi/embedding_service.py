@@ -1,0 +1,110 @@
+"""One metered embeddings call."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+
+from aiapi.chat_service import Caller, new_request_id, resolve_model
+from aiapi.models import AiModel, UsageRecord
+from aiapi.providers.base import EmbeddingRequest
+from aiapi.routing import route_embeddings
+from billing.metering import Prices, reserve, settle, token_cost
+from chukchat.errors import ApiError
+
+MAX_INPUTS = 2048
+
+
+def parse_embedding_input(body: dict) -> tuple[str, EmbeddingRequest]:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "invalid_request", "model is required", param="model")
+    raw = body.get("input")
+    if raw is None or raw == "" or raw == []:
+        raise ApiError(400, "missing_input", "input is required", param="input")
+    inputs = [raw] if isinstance(raw, str) else raw
+    if (
+        not isinstance(inputs, list)
+        or len(inputs) > MAX_INPUTS
+        or not all(isinstance(text, str) and text for text in inputs)
+    ):
+        raise ApiError(
+            400,
+            "missing_input",
+            f"input must be a non-empty string or up to {MAX_INPUTS} non-empty strings",
+            param="input",
+        )
+    encoding_format = body.get("encoding_format", "float")
+    if encoding_format not in ("float", "base64"):
+        raise ApiError(
+            400,
+            "invalid_request",
+            "encoding_format must be float or base64",
+            param="encoding_format",
+        )
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (
+        isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
+    ):
+        raise ApiError(
+            400, "invalid_request", "dimensions must be a positive integer", param="dimensions"
+        )
+    user = body.get("user") if isinstance(body.get("user"), str) else None
+    return model, EmbeddingRequest(
+        input=inputs, encoding_format=encoding_format, dimensions=dimensions, user=user
+    )
+
+
+@dataclass
+class EmbeddingOutcome:
+    model: AiModel
+    vectors: list
+    prompt_tokens: int
+    cost: Decimal
+    request_id: str
+
+
+async def run_embeddings(
+    *, caller: Caller, model_id: str, request: EmbeddingRequest
+) -> EmbeddingOutcome:
+    model = await resolve_model(model_id, kind=AiModel.Kind.EMBEDDING)
+    prices = Prices.of(model)
+    request_id = new_request_id()
+    cautious = sum(math.ceil(len(text.encode()) / 3) for text in request.input)
+    await sync_to_async(reserve)(
+        user_id=caller.user_id,
+        api_key_id=caller.api_key_id,
+        request_id=request_id,
+        amount=token_cost(prices=prices, prompt_tokens=cautious, completion_tokens=0),
+    )
+    started = time.perf_counter()
+    record = UsageRecord(
+        request_id=request_id,
+        user_id=caller.user_id,
+        api_key_id=caller.api_key_id,
+        endpoint="embeddings",
+        model=model.public_id,
+    )
+    try:
+        answered_by, result = await route_embeddings(model=model, request=request)
+    except ApiError as error:
+        record.status, record.error_code = UsageRecord.Status.ERROR, error.code
+        record.latency_ms = int((time.perf_counter() - started) * 1000)
+        await sync_to_async(settle)(record=record, prices=prices)
+        raise
+    record.provider = answered_by.provider.name
+    record.upstream_model = answered_by.upstream
+    record.prompt_tokens = record.total_tokens = result.prompt_tokens
+    record.latency_ms = int((time.perf_counter() - started) * 1000)
+    record = await sync_to_async(settle)(record=record, prices=prices)
+    return EmbeddingOutcome(
+        model=model,
+        vectors=result.vectors,
+        prompt_tokens=result.prompt_tokens,
+        cost=record.cost,
+        request_id=request_id,
+    )

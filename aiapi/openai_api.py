@@ -1,0 +1,144 @@
+"""The OpenAI-compatible API (served under /v1/ and /api/v1/): models, chat completions and
+embeddings. Async views: they parse, call the services, and render; nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.authentication import aauthenticate_api_key, bearer_token
+from aiapi.chat_input import parse_chat_input
+from aiapi.chat_service import Caller, ChatCall, start_chat
+from aiapi.embedding_service import parse_embedding_input, run_embeddings
+from aiapi.events import ContentDelta, Done, ErrorEvent, ReasoningDelta, ToolCallDelta
+from aiapi.openai_render import (
+    ChunkWriter,
+    completion_payload,
+    embeddings_payload,
+    error_payload,
+    model_payload,
+)
+from aiapi.selectors import aactive_catalogue, model_list
+from chukchat.errors import ApiError, json_response
+from chukchat.json_body import parse_json_body
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def api_caller(request: HttpRequest, *, allow_session: bool = False) -> Caller:
+    authorization = request.headers.get("Authorization")
+    if authorization is None and allow_session:
+        user = await request.auser()
+        if user.is_authenticated:
+            return Caller(user_id=user.pk)
+    principal = await aauthenticate_api_key(bearer_token(authorization))
+    return Caller(
+        user_id=principal.user_id,
+        api_key_id=principal.key_id,
+        api_key_limit=principal.monthly_spend_limit,
+    )
+
+
+def _headers(response: HttpResponse, call_or_id, cost=None) -> HttpResponse:
+    request_id = call_or_id if isinstance(call_or_id, str) else call_or_id.request_id
+    response["x-request-id"] = request_id
+    if cost is not None:
+        response["x-chuk-cost"] = str(cost.normalize()) if cost else "0"
+    return response
+
+
+@require_GET
+async def models_list(request: HttpRequest) -> HttpResponse:
+    await api_caller(request, allow_session=True)
+    catalogue = await aactive_catalogue()
+    return json_response(
+        {"object": "list", "data": [model_payload(m) for m in model_list(catalogue)]}
+    )
+
+
+@require_GET
+async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
+    await api_caller(request, allow_session=True)
+    model = (await aactive_catalogue()).models.get(model_id)
+    if model is None:
+        raise ApiError(
+            404, "model_not_found", f"Model '{model_id}' not found or not active", param="model"
+        )
+    return json_response(model_payload(model))
+
+
+@csrf_exempt
+@require_POST
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    caller = await api_caller(request)
+    chat_input = parse_chat_input(parse_json_body(request))
+    call = await start_chat(
+        caller=caller,
+        model_id=chat_input.model,
+        request=chat_input.request,
+        endpoint="chat.completions",
+        stream=chat_input.stream,
+    )
+    if chat_input.stream:
+        response = StreamingHttpResponse(
+            _sse(call), content_type="text/event-stream", headers=SSE_HEADERS
+        )
+        return _headers(response, call)
+    try:
+        async for _ in call.events():
+            pass
+    except asyncio.CancelledError:
+        await call.finish(cancelled=True)
+        raise
+    await call.finish()
+    if call.error is not None:
+        response = json_response(error_payload(call.error), status=call.error.status)
+        return _headers(response, call)
+    return _headers(json_response(completion_payload(call)), call, call.record.cost)
+
+
+async def _sse(call: ChatCall):
+    writer = ChunkWriter(call)
+    try:
+        async for event in call.events():
+            if isinstance(event, ContentDelta):
+                yield writer.delta({"content": event.text})
+            elif isinstance(event, ReasoningDelta):
+                yield writer.delta({"reasoning_content": event.text})
+            elif isinstance(event, ToolCallDelta):
+                tool_call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
+                if event.id is not None:
+                    tool_call["id"] = event.id
+                    tool_call["type"] = "function"
+                if event.name is not None:
+                    tool_call["function"]["name"] = event.name
+                yield writer.delta({"tool_calls": [tool_call]})
+            elif isinstance(event, Done):
+                yield writer.finish(event.finish_reason)
+            elif isinstance(event, ErrorEvent):
+                yield writer.error(event)
+    except asyncio.CancelledError:
+        # The client went away: the upstream call is already closed by routing; charge what
+        # was generated.
+        await call.finish(cancelled=True)
+        raise
+    await call.finish()
+
+
+@csrf_exempt
+@require_POST
+async def embeddings(request: HttpRequest) -> HttpResponse:
+    caller = await api_caller(request)
+    model_id, embedding_request = parse_embedding_input(parse_json_body(request))
+    outcome = await run_embeddings(caller=caller, model_id=model_id, request=embedding_request)
+    payload = embeddings_payload(
+        model=outcome.model,
+        vectors=outcome.vectors,
+        prompt_tokens=outcome.prompt_tokens,
+        encoding_format=embedding_request.encoding_format,
+        cost=outcome.cost,
+    )
+    return _headers(json_response(payload), outcome.request_id, outcome.cost)

@@ -1,0 +1,75 @@
+"""What an adapter is, and how a provider's failure is described to routing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiapi.events import Event
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat call in provider-neutral form. Messages are OpenAI-shaped dicts (roles system,
+    user, assistant, tool; content a string or a list of text / image_url parts with images
+    already inlined as data URIs)."""
+
+    messages: list[dict]
+    max_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: dict | None = None
+    tools: list[dict] | None = None
+    tool_choice: str | dict | None = None
+    user: str | None = None
+    reasoning: bool = False  # the model reasons; ask the provider to show it
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    input: list[str]
+    encoding_format: str = "float"
+    dimensions: int | None = None
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    # Each vector as floats, or as OpenAI's base64 of little-endian float32 (passed through
+    # untouched when the client asked for base64 too).
+    vectors: list[list[float] | str]
+    prompt_tokens: int
+
+
+class ProviderFailure(Exception):
+    """A provider call failed before answering. `retryable` failures (5xx, 429, timeouts,
+    refused connections, our own missing credentials) send routing on to the fallbacks."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retryable: bool, timeout: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+        self.timeout = timeout
+
+
+class Adapter(Protocol):
+    provider_name: str
+
+    def is_configured(self) -> bool: ...
+
+    def chat(self, upstream: str, request: ChatRequest, *, stream: bool) -> AsyncIterator[Event]:
+        """Events for one call. Raises ProviderFailure before the first event when the call
+        fails to start; once events flow, a failure ends the iterator with an exception."""
+        ...
+
+    async def embed(self, upstream: str, request: EmbeddingRequest) -> EmbeddingResult: ...
