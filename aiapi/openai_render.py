@@ -69,7 +69,6 @@ def completion_payload(call: ChatCall) -> dict:
             }
         ],
         "usage": usage_payload(usage, call.cost()),
-        "system_fingerprint": None,
     }
 
 
@@ -83,7 +82,6 @@ class ChunkWriter:
             "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": call.model.public_id,
-            "system_fingerprint": None,
         }
         self.role_sent = False
 

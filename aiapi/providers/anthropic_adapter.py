@@ -175,10 +175,14 @@ class AnthropicAdapter:
             }
         else:
             # Extended thinking fixes the sampling parameters; they only apply without it.
+            # This SDK release no longer lists them as arguments, so they go in the body as is.
+            sampling = {}
             for name in ("temperature", "top_p", "top_k"):
                 value = getattr(request, name)
                 if value is not None:
-                    params[name] = min(value, 1.0) if name == "temperature" else value
+                    sampling[name] = min(value, 1.0) if name == "temperature" else value
+            if sampling:
+                params["extra_body"] = sampling
         if request.stop:
             params["stop_sequences"] = request.stop
         if request.tools:
