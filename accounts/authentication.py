@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -20,6 +19,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from accounts.api_keys import hash_key, is_well_formed
 from accounts.models import ApiKey, User
+from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
 
 _LAST_USED_GRANULARITY = timedelta(seconds=60)
@@ -126,7 +126,7 @@ async def aauthenticate_api_key(raw: str | None) -> KeyPrincipal:
     hashed = _check_format(raw)
     found, principal = _from_cache(hashed)
     if not found:
-        principal = await sync_to_async(_load)(hashed)
+        principal = await db_call(_load, hashed=hashed)
     return _accept(principal)
 
 

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from aiapi.chat_input import has_images
@@ -35,6 +34,7 @@ from aiapi.routing import candidates, route_chat
 from aiapi.selectors import aactive_catalogue
 from aiapi.token_count import cautious_prompt_tokens, estimate_prompt_tokens, estimate_text_tokens
 from billing.metering import Prices, reserve, settle, token_cost
+from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
 
 
@@ -206,7 +206,7 @@ class ChatCall:
             status=status,
             error_code=self.error.code if self.error else "",
         )
-        self.record = await sync_to_async(settle)(record=record, prices=self.prices)
+        self.record = await db_call(settle, record=record, prices=self.prices)
         return self.record
 
 
@@ -255,7 +255,8 @@ async def start_chat(
         request.max_tokens or settings.DEFAULT_MAX_TOKENS, model.max_output_tokens
     )
     request_id = request_id or new_request_id()
-    await sync_to_async(reserve)(
+    await db_call(
+        reserve,
         user_id=caller.user_id,
         api_key_id=caller.api_key_id,
         request_id=request_id,

@@ -51,9 +51,9 @@ async def aactive_catalogue() -> Catalogue:
     snapshot = _snapshot
     if snapshot is not None and time.monotonic() - snapshot.loaded_at <= CATALOGUE_TTL:
         return snapshot
-    from asgiref.sync import sync_to_async
+    from chukchat.db_threads import db_call
 
-    return await sync_to_async(active_catalogue)()
+    return await db_call(active_catalogue)
 
 
 def current_catalogue() -> Catalogue:

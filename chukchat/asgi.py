@@ -9,11 +9,21 @@ from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
+from chukchat.api_handler import ApiASGIHandler, has_api_key  # noqa: E402
 from chukchat.routing import websocket_urlpatterns  # noqa: E402
+
+api_application = ApiASGIHandler()
+
+
+async def http_application(scope, receive, send):
+    """API-key requests take the lean handler; browser requests the full middleware stack."""
+    handler = api_application if has_api_key(scope) else django_application
+    await handler(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_application,
+        "http": http_application,
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

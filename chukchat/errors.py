@@ -113,6 +113,7 @@ class ApiErrorMiddleware:
         response = await self.get_response(request)
         if not is_api_path(request.path):
             return response
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return self._rewrite(request, response)
 
     def process_exception(self, request: HttpRequest, exception: Exception):

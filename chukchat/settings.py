@@ -102,6 +102,10 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
 ]
 
+# Requests carrying an API key skip sessions, CSRF and the rest (chukchat/api_handler.py):
+# only async-native middleware here.
+API_MIDDLEWARE = ["chukchat.errors.ApiErrorMiddleware"]
+
 ROOT_URLCONF = "chukchat.urls"
 ASGI_APPLICATION = "chukchat.asgi.application"
 WSGI_APPLICATION = None

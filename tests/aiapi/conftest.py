@@ -203,10 +203,33 @@ def gateway_server(django_db_setup, django_db_blocker):
     server.stop()
 
 
+def wait_for_database_quiet(timeout: float = 10.0) -> None:
+    """Until no other session is mid-query on the test database: settlement runs in worker
+    threads that can outlive the request task by a moment, and flushing tables under a running
+    transaction deadlocks."""
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.02)
+
+
 @pytest.fixture
 def gateway_url(gateway_server, transactional_db):
     yield gateway_server.url
     gateway_server.wait_idle()
+    wait_for_database_quiet()
 
 
 @pytest.fixture

@@ -1,0 +1,77 @@
+"""The lean ASGI path for requests that carry an API key.
+
+Django runs every `MiddlewareMixin` middleware's hooks through `sync_to_async` under ASGI, and
+sends request_started / request_finished through sync receivers the same way: a dozen thread
+hops per request, all through one thread per process. API-key requests need none of sessions,
+CSRF, messages or the auth middleware, so they get a handler with only async-native middleware
+(`API_MIDDLEWARE`) and without those per-request signals. Their database work runs in worker
+threads that return their connection to the pool after each call (aiapi.db_calls), which is
+what the request_finished receivers would otherwise be for. Browser requests (sessions) keep
+the full stack."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.urls import set_script_prefix
+
+
+class ApiASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async=False):
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.API_MIDDLEWARE
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = full
+
+    async def __call__(self, scope, receive, send):
+        async with ThreadSensitiveContext():
+            await self.handle(scope, receive, send)
+
+    async def handle(self, scope, receive, send):
+        # Django's ASGIHandler.handle (5.2) without the request_started/finished signals.
+        from django.core.exceptions import RequestAborted
+
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            return
+
+        async def process_request():
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client went away
+                await self.send_response(response, send)
+            return response
+
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request()),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                with contextlib.suppress(RequestAborted):
+                    task.result()
+            else:
+                task.cancel()  # lets a streaming view settle what it owes, then stop
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        body_file.close()
+
+
+def has_api_key(scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return value[:7].lower() == b"bearer "
+    return False
