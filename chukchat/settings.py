@@ -145,6 +145,17 @@ else:
         "timeout": env_int("CHUK_DB_POOL_TIMEOUT", 10),
     }
     DATABASES["default"]["TEST"] = {"NAME": env("CHUK_TEST_DATABASE_NAME", "") or None}
+    # Credit holds: the same database, but commits that do not wait for the disk (a hold lost
+    # in a crash only frees credit no finished request used). Money itself moves on "default".
+    DATABASES["holds"] = {
+        **DATABASES["default"],
+        "OPTIONS": {
+            **DATABASES["default"]["OPTIONS"],
+            "options": "-c synchronous_commit=off",
+            "pool": {**DATABASES["default"]["OPTIONS"]["pool"], "min_size": 0},
+        },
+        "TEST": {"MIRROR": "default"},
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -59,3 +59,16 @@ def alice_key(alice):
 @pytest.fixture
 def bearer(alice_key):
     return {"HTTP_AUTHORIZATION": f"Bearer {alice_key}"}
+
+
+def pytest_collection_modifyitems(items):
+    # Credit holds use a second alias of the same database ("holds", a test mirror of
+    # "default"); every test that touches the database may touch both.
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        uses_db = marker is not None or {"db", "transactional_db"} & set(item.fixturenames)
+        if uses_db:
+            transaction = bool(marker and (marker.kwargs.get("transaction") or marker.args))
+            item.add_marker(
+                pytest.mark.django_db(databases="__all__", transaction=transaction), append=False
+            )
