@@ -160,7 +160,9 @@ class ChatCall:
         return Prices.of(self.answered_by or self.model)
 
     def cost(self) -> Decimal:
-        if self.error is not None and not self.content:
+        """What `finish` will charge when the call ends normally: nothing if the provider
+        failed, else the usage at the answering model's prices."""
+        if self.error is not None:
             return Decimal(0)
         usage, _ = self.final_usage()
         return token_cost(

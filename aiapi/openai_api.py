@@ -22,6 +22,7 @@ from aiapi.openai_render import (
     model_payload,
 )
 from aiapi.selectors import aactive_catalogue, model_list
+from chukchat.api_handler import after_response
 from chukchat.errors import ApiError, json_response
 from chukchat.json_body import parse_json_body
 
@@ -93,11 +94,14 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     except asyncio.CancelledError:
         await call.finish(cancelled=True)
         raise
-    await call.finish()
     if call.error is not None:
         response = json_response(error_payload(call.error), status=call.error.status)
-        return _headers(response, call)
-    return _headers(json_response(completion_payload(call)), call, call.record.cost)
+    else:
+        response = _headers(json_response(completion_payload(call)), call, call.cost())
+    # The usage write happens once the answer is on its way: it settles exactly the cost
+    # computed above, and the client does not wait for the ledger's commit.
+    after_response(response, call.finish)
+    return _headers(response, call)
 
 
 async def _sse(call: ChatCall):

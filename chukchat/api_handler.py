@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, async_to_sync
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.urls import set_script_prefix
@@ -50,8 +50,13 @@ class ApiASGIHandler(ASGIHandler):
 
         async def process_request():
             response = await self.run_get_response(request)
-            with contextlib.suppress(asyncio.CancelledError):  # the client went away
-                await self.send_response(response, send)
+            try:
+                with contextlib.suppress(asyncio.CancelledError):  # the client went away
+                    await self.send_response(response, send)
+            finally:
+                hook = getattr(response, AFTER_RESPONSE_ATTR, None)
+                if hook is not None:
+                    await asyncio.shield(hook())
             return response
 
         tasks = [
@@ -68,6 +73,25 @@ class ApiASGIHandler(ASGIHandler):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         body_file.close()
+
+
+AFTER_RESPONSE_ATTR = "_chuk_after_response"
+
+
+def after_response(response, callback) -> None:
+    """Run `callback` (an async function) once the response has been sent: the lean handler
+    awaits it right after the last byte; under Django's own handler it runs when the response
+    is closed. Either way exactly once."""
+    done = False
+
+    async def run_once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            await callback()
+
+    setattr(response, AFTER_RESPONSE_ATTR, run_once)
+    response._resource_closers.append(lambda: async_to_sync(run_once)())
 
 
 def has_api_key(scope) -> bool:

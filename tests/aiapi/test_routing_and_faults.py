@@ -55,9 +55,11 @@ def test_when_every_provider_fails_the_client_gets_502_and_pays_nothing(sdk, car
         ask(sdk, "all-down")
     assert excinfo.value.status_code == 502
     assert excinfo.value.body["code"] == "provider_error"
-    assert balance_of(user=carol) == Decimal(10)
-    record = UsageRecord.objects.get(model="all-down")
+    record = wait_for_record(excinfo.value.response.headers["x-request-id"])
+    assert record.model == "all-down"
     assert record.status == "error" and record.cost == 0
+    assert record.error_code == "provider_error"
+    assert balance_of(user=carol) == Decimal(10)
 
 
 def test_a_provider_that_never_answers_is_a_504(sdk, carol):
