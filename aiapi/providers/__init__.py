@@ -8,8 +8,7 @@ import asyncio
 from django.conf import settings
 
 from aiapi.models import Provider
-from aiapi.providers.anthropic_adapter import AnthropicAdapter
-from aiapi.providers.base import Adapter
+from aiapi.providers.base import Adapter, UnconfiguredAdapter
 from aiapi.providers.demo_adapter import DemoAdapter
 from aiapi.providers.openai_adapter import OpenAIAdapter
 
@@ -23,7 +22,12 @@ def build_adapter(provider: Provider) -> Adapter:
     total = provider.total_timeout or settings.PROVIDER_TOTAL_TIMEOUT
     if provider.kind == Provider.Kind.DEMO:
         return DemoAdapter(provider_name=provider.name, token_delay=settings.DEMO_TOKEN_DELAY)
+    if not provider.get_api_key():
+        return UnconfiguredAdapter(provider_name=provider.name)
     if provider.kind == Provider.Kind.ANTHROPIC:
+        # Imported on first use: the anthropic SDK costs ~30 MB per process.
+        from aiapi.providers.anthropic_adapter import AnthropicAdapter
+
         return AnthropicAdapter(
             provider_name=provider.name,
             base_url=provider.base_url,

@@ -73,3 +73,22 @@ class Adapter(Protocol):
         ...
 
     async def embed(self, upstream: str, request: EmbeddingRequest) -> EmbeddingResult: ...
+
+
+class UnconfiguredAdapter:
+    """A provider with no credentials: routing skips it and goes on to the fallbacks."""
+
+    def __init__(self, *, provider_name: str) -> None:
+        self.provider_name = provider_name
+
+    def is_configured(self) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        return None
+
+    def chat(self, upstream: str, request: ChatRequest, *, stream: bool):
+        raise ProviderFailure("The provider has no credentials.", retryable=True)
+
+    async def embed(self, upstream: str, request: EmbeddingRequest) -> EmbeddingResult:
+        raise ProviderFailure("The provider has no credentials.", retryable=True)

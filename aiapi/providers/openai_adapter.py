@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx2
 import openai
+import orjson
 
 from aiapi.events import ContentDelta, Done, Event, ReasoningDelta, ToolCallDelta, Usage
 from aiapi.providers.base import (
@@ -101,25 +102,34 @@ class OpenAIAdapter:
     async def chat(
         self, upstream: str, request: ChatRequest, *, stream: bool
     ) -> AsyncIterator[Event]:
+        # The SDK sends, authenticates and maps errors; the body is read here with orjson
+        # rather than through the SDK's models, which cost more than everything else per chunk.
         params = self._params(upstream, request)
+        completions = self.client.chat.completions
         try:
-            if stream:
-                response = await self.client.chat.completions.create(
+            if not stream:
+                raw = await completions.with_raw_response.create(**params)
+                payload = orjson.loads(raw.http_response.content)
+            else:
+                context = completions.with_streaming_response.create(
                     **params, stream=True, stream_options={"include_usage": True}
                 )
-            else:
-                response = await self.client.chat.completions.create(**params)
+                response = await context.__aenter__()
         except openai.OpenAIError as error:
             raise failure_from(error) from error
+        except orjson.JSONDecodeError as error:
+            raise ProviderFailure(
+                "The provider sent a response we could not read.", retryable=True
+            ) from error
         if not stream:
-            for event in _completion_events(response):
+            for event in _completion_events(payload):
                 yield event
             return
         try:
-            async for event in _stream_events(response):
+            async for event in _stream_events(response.iter_lines()):
                 yield event
         finally:
-            await response.close()
+            await context.__aexit__(None, None, None)
 
     async def embed(self, upstream: str, request: EmbeddingRequest) -> EmbeddingResult:
         params: dict = {"model": upstream, "input": request.input, "encoding_format": "base64"}
@@ -144,70 +154,88 @@ class OpenAIAdapter:
         return EmbeddingResult(vectors=vectors, prompt_tokens=usage.get("prompt_tokens") or 0)
 
 
-def _reasoning_of(obj) -> str | None:
-    extra = getattr(obj, "model_extra", None) or {}
-    return extra.get("reasoning_content") or extra.get("reasoning")
+def _reasoning_of(obj: dict) -> str | None:
+    return obj.get("reasoning_content") or obj.get("reasoning")
 
 
-def _usage_event(usage) -> Usage:
-    details = getattr(usage, "completion_tokens_details", None)
+def _usage_event(usage: dict) -> Usage:
+    details = usage.get("completion_tokens_details") or {}
     return Usage(
-        prompt_tokens=usage.prompt_tokens or 0,
-        completion_tokens=usage.completion_tokens or 0,
-        reasoning_tokens=(getattr(details, "reasoning_tokens", None) or 0) if details else 0,
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+        reasoning_tokens=details.get("reasoning_tokens") or 0,
     )
 
 
-def _completion_events(response) -> list[Event]:
+def _completion_events(response: dict) -> list[Event]:
+    if "error" in response:
+        raise ProviderFailure("The provider answered with an error.", retryable=True)
     events: list[Event] = []
-    choice = response.choices[0] if response.choices else None
+    choices = response.get("choices") or []
+    choice = choices[0] if choices else None
     if choice is not None:
-        message = choice.message
+        message = choice.get("message") or {}
         reasoning = _reasoning_of(message)
         if reasoning:
             events.append(ReasoningDelta(reasoning))
-        if message.content:
-            events.append(ContentDelta(message.content))
-        for index, call in enumerate(message.tool_calls or []):
+        if message.get("content"):
+            events.append(ContentDelta(message["content"]))
+        for index, call in enumerate(message.get("tool_calls") or ()):
+            function = call.get("function") or {}
             events.append(
                 ToolCallDelta(
                     index=index,
-                    id=call.id,
-                    name=call.function.name,
-                    arguments=call.function.arguments or "",
+                    id=call.get("id"),
+                    name=function.get("name"),
+                    arguments=function.get("arguments") or "",
                 )
             )
-    if response.usage is not None:
-        events.append(_usage_event(response.usage))
-    events.append(Done(finish_reason=(choice.finish_reason if choice else None) or "stop"))
+    if response.get("usage"):
+        events.append(_usage_event(response["usage"]))
+    events.append(Done(finish_reason=(choice or {}).get("finish_reason") or "stop"))
     return events
 
 
-async def _stream_events(stream) -> AsyncIterator[Event]:
+async def _stream_events(lines) -> AsyncIterator[Event]:
     finish_reason = None
-    async for chunk in stream:
-        if chunk.usage is not None:
-            yield _usage_event(chunk.usage)
-        if not chunk.choices:
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, event names
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            raise ProviderFailure(
+                "The provider sent a chunk we could not read.", retryable=False
+            ) from error
+        if "error" in chunk:
+            raise ProviderFailure("The provider reported an error mid-stream.", retryable=False)
+        if chunk.get("usage"):
+            yield _usage_event(chunk["usage"])
+        choices = chunk.get("choices")
+        if not choices:
             continue
-        choice = chunk.choices[0]
-        delta = choice.delta
-        if delta is not None:
+        choice = choices[0]
+        delta = choice.get("delta")
+        if delta:
             reasoning = _reasoning_of(delta)
             if reasoning:
                 yield ReasoningDelta(reasoning)
-            if delta.content:
-                yield ContentDelta(delta.content)
-            for call in delta.tool_calls or ():
-                function = call.function
+            content = delta.get("content")
+            if content:
+                yield ContentDelta(content)
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") or {}
                 yield ToolCallDelta(
-                    index=call.index,
-                    id=call.id,
-                    name=function.name if function else None,
-                    arguments=(function.arguments or "") if function else "",
+                    index=call.get("index", 0),
+                    id=call.get("id"),
+                    name=function.get("name"),
+                    arguments=function.get("arguments") or "",
                 )
-        if choice.finish_reason:
-            finish_reason = choice.finish_reason
+        if choice.get("finish_reason"):
+            finish_reason = choice["finish_reason"]
     if finish_reason is None:
         raise ProviderFailure("The provider's stream ended before it finished.", retryable=False)
     yield Done(finish_reason=finish_reason)
