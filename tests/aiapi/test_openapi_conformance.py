@@ -56,3 +56,22 @@ def test_model_list_conforms(http):
 def test_errors_conform(http):
     response = http.post("/v1/chat/completions", json={"model": "nope", "messages": HELLO})
     assert_valid(response.json(), "ErrorResponse")
+
+
+def test_the_extracted_schemas_match_the_shared_spec():
+    """tests/support/openai_schemas.json is a faithful extract of ../shared's spec."""
+    import json
+    from pathlib import Path
+
+    import pytest
+    import yaml
+
+    spec_path = Path(__file__).resolve().parents[3] / "shared" / "openai-openapi.yaml"
+    if not spec_path.exists():
+        pytest.skip("../shared/openai-openapi.yaml is not beside this checkout")
+    spec = yaml.load(spec_path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    extract = json.loads(
+        (Path(__file__).resolve().parents[1] / "support" / "openai_schemas.json").read_text()
+    )
+    for name, schema in extract["components"]["schemas"].items():
+        assert json.loads(json.dumps(spec["components"]["schemas"][name], default=str)) == schema

@@ -1,13 +1,15 @@
 """Validating our responses against OpenAI's published OpenAPI spec (../shared)."""
 
+import json
 from functools import cache
 from pathlib import Path
 
-import yaml
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "openai-openapi.yaml"
+# The schemas we validate against, extracted with their references from OpenAI's published
+# spec (../shared/openai-openapi.yaml) by scripts/extract_openai_schemas.py.
+SPEC_PATH = Path(__file__).resolve().parent / "openai_schemas.json"
 SPEC_URI = "urn:openai-openapi"
 
 
@@ -26,9 +28,7 @@ def _nullable_to_json_schema(node):
 
 @cache
 def _registry() -> Registry:
-    with SPEC_PATH.open() as handle:
-        spec = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    spec = _nullable_to_json_schema(spec)
+    spec = _nullable_to_json_schema(json.loads(SPEC_PATH.read_text()))
     resource = Resource.from_contents(spec, default_specification=_draft())
     return Registry().with_resource(SPEC_URI, resource)
 
