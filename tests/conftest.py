@@ -31,6 +31,11 @@ def _isolated_process_state(settings):
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"t{uuid.uuid4().hex[:10]}"},
     }
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # No collectstatic in tests: plain storage, files found by the finders.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     clear_key_cache()
     catalogue_changed()
     yield
