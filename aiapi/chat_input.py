@@ -57,8 +57,8 @@ def validate_content(content, index: int, *, role: str):
     return parts
 
 
-def validate_messages(messages) -> list[dict]:
-    if not isinstance(messages, list) or not messages:
+def validate_messages(messages, *, allow_empty: bool = False) -> list[dict]:
+    if not isinstance(messages, list) or not (messages or allow_empty):
         raise _messages_error("messages must be a non-empty array")
     cleaned = []
     for index, message in enumerate(messages):
@@ -116,12 +116,16 @@ class ChatInput:
 
 
 def parse_chat_input(
-    body: dict, *, default_model: str | None = None, default_max_tokens: int | None = None
+    body: dict,
+    *,
+    default_model: str | None = None,
+    default_max_tokens: int | None = None,
+    allow_empty_messages: bool = False,
 ) -> ChatInput:
     model = body.get("model", default_model)
     if not isinstance(model, str) or not model:
         raise bad("model is required", param="model")
-    messages = validate_messages(body.get("messages"))
+    messages = validate_messages(body.get("messages"), allow_empty=allow_empty_messages)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise bad("stream must be true or false", param="stream")

@@ -141,6 +141,7 @@ class Conversation(models.Model):
         "accounts.User", on_delete=models.CASCADE, related_name="conversations"
     )
     title = models.CharField(max_length=200, blank=True)
+    title_locked = models.BooleanField(default=False)  # the owner named it: keep their title
     model = models.CharField(max_length=128, blank=True)  # public id last used
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,10 +31,17 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def api_caller(request: HttpRequest, *, allow_session: bool = False) -> Caller:
+    """An API key; or, where `allow_session`, the web app's session, which must then pass
+    Django's CSRF check on unsafe methods (these views are exempt from the middleware so that
+    a request with no credentials at all gets 401, not 403)."""
     authorization = request.headers.get("Authorization")
-    if authorization is None and allow_session:
+    if authorization is None and allow_session and hasattr(request, "auser"):
         user = await request.auser()
         if user.is_authenticated:
+            if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
+                rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+                if rejected is not None:
+                    raise ApiError(403, "csrf_failed", "CSRF check failed; reload the page.")
             return Caller(user_id=user.pk)
     principal = await aauthenticate_api_key(bearer_token(authorization))
     return Caller(

@@ -1,12 +1,22 @@
-"""OpenAI-compatible routes; included under both /v1/ and /api/v1/."""
+"""The API routes of aiapi; included under both /v1/ and /api/v1/."""
 
 from django.urls import path
 
-from aiapi import openai_api
+from aiapi import chat_api, conversation_api, openai_api
 
 urlpatterns = [
+    # OpenAI-compatible
     path("models", openai_api.models_list),
     path("models/<path:model_id>", openai_api.model_detail),
     path("chat/completions", openai_api.chat_completions),
     path("embeddings", openai_api.embeddings),
+    # The Chuk chat API and saved conversations
+    path("ai/chat", chat_api.chat),
+    path("ai/chat/stream", chat_api.chat_stream),
+    path("conversations", conversation_api.ConversationListApi.as_view()),
+    path("conversations/<int:conversation_id>", conversation_api.ConversationDetailApi.as_view()),
+    path(
+        "conversations/<int:conversation_id>/export",
+        conversation_api.ConversationExportApi.as_view(),
+    ),
 ]

@@ -271,6 +271,17 @@ IMAGE_MAX_COUNT = env_int("CHUK_IMAGE_MAX_COUNT", 10)
 IMAGE_FETCH_TIMEOUT = env_float("CHUK_IMAGE_FETCH_TIMEOUT", 10.0)
 IMAGE_FETCH_ALLOW_HTTP = env_bool("CHUK_IMAGE_FETCH_ALLOW_HTTP", EMBEDDED and DEBUG)
 IMAGE_FETCH_ALLOWED_HOSTS = env_list("CHUK_IMAGE_FETCH_ALLOWED_HOSTS")
+# The Chuk chat API: SSE heartbeats, the WebSocket's limits, resuming dropped streams, titles.
+SSE_HEARTBEAT_SECONDS = env_float("CHUK_SSE_HEARTBEAT_SECONDS", 15.0)
+CHAT_TITLE_MODEL = env("CHUK_CHAT_TITLE_MODEL")  # empty: a new chat is titled by its first words
+CHAT_RESUME_TTL_SECONDS = env_int("CHUK_CHAT_RESUME_TTL_SECONDS", 300)
+# How long a stream whose socket dropped keeps generating before someone resumes it.
+CHAT_DETACHED_GRACE_SECONDS = env_float("CHUK_CHAT_DETACHED_GRACE_SECONDS", 60.0)
+WS_MAX_FRAME_BYTES = env_int("CHUK_WS_MAX_FRAME_BYTES", 8 * 1024 * 1024)
+WS_FRAMES_PER_SECOND = env_float("CHUK_WS_FRAMES_PER_SECOND", 10.0)
+WS_FRAME_BURST = env_int("CHUK_WS_FRAME_BURST", 40)
+WS_MAX_STREAMS = env_int("CHUK_WS_MAX_STREAMS", 8)
+WS_AUTH_TIMEOUT_SECONDS = env_float("CHUK_WS_AUTH_TIMEOUT_SECONDS", 10.0)
 DEMO_TOKEN_DELAY = env_float("CHUK_DEMO_TOKEN_DELAY", 0.02)  # seconds between demo tokens
 MODEL_CATALOGUE_FILE = env("CHUK_MODEL_CATALOGUE", str(BASE_DIR / "aiapi" / "default_models.toml"))
 

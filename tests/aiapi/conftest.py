@@ -163,6 +163,13 @@ input_price = 1.0
 output_price = 2.0
 
 [[models]]
+id = "sleepy"
+provider = "fake"
+upstream = "fake:tokens=3,latency_ms=700"
+input_price = 1.0
+output_price = 2.0
+
+[[models]]
 id = "no-usage"
 provider = "fake"
 upstream = "fake:tokens=5,usage=0"

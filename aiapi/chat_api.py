@@ -1,0 +1,142 @@
+"""The Chuk chat API over HTTP: `POST /v1/ai/chat` (201 JSON, or SSE with "stream": true) and
+`POST /v1/ai/chat/stream` (SSE). Same routing, metering and events as every other way in;
+these views only parse and render (aiapi/chuk_chat.py holds the turn).
+
+Authentication is an API key, or the web app's session (which must pass the CSRF check)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from aiapi import chuk_render
+from aiapi.chuk_chat import ChukTurn, parse_turn, start_turn
+from aiapi.openai_api import SSE_HEADERS, api_caller
+from chukchat.errors import ApiError, json_response
+from chukchat.json_body import parse_json_body
+
+
+@csrf_exempt  # checked in api_caller, for sessions only
+@require_POST
+async def chat(request: HttpRequest) -> HttpResponse:
+    caller = await api_caller(request, allow_session=True)
+    body = parse_json_body(request)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "invalid_request", "stream must be true or false", param="stream")
+    turn = await start_turn(caller=caller, turn=parse_turn(body), stream=stream)
+    if stream:
+        return await _stream_response(turn)
+    async for kind, _ in turn.events():
+        if kind == "error":
+            return _error_response(turn)
+    response = json_response(
+        chuk_render.result_payload(
+            turn.call, conversation_id=turn.conversation_id, message_id=turn.answer_id
+        ),
+        status=201,
+    )
+    response["x-request-id"] = turn.call.request_id
+    response["x-chuk-cost"] = chuk_render.cost_fields(chuk_render.charged(turn.call))["charged"]
+    return response
+
+
+@csrf_exempt  # checked in api_caller, for sessions only
+@require_POST
+async def chat_stream(request: HttpRequest) -> HttpResponse:
+    caller = await api_caller(request, allow_session=True)
+    turn = await start_turn(caller=caller, turn=parse_turn(parse_json_body(request)), stream=True)
+    return await _stream_response(turn)
+
+
+def _error_response(turn: ChukTurn) -> HttpResponse:
+    error = turn.call.error
+    response = ApiError(error.status, error.code, error.message).response()
+    response["x-request-id"] = turn.call.request_id
+    return response
+
+
+class _Feed:
+    """The turn's events pulled by a task of their own, so a heartbeat can be written while
+    the provider is quiet without interrupting it."""
+
+    def __init__(self, turn: ChukTurn) -> None:
+        self.turn = turn
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task = asyncio.create_task(self._pull())
+
+    async def _pull(self) -> None:
+        try:
+            async for item in self.turn.events():
+                self.queue.put_nowait(item)
+        finally:
+            self.queue.put_nowait(None)
+
+    async def next(self, wait: float):
+        """The next (kind, fields), None at the end, or TimeoutError after `wait` seconds."""
+        return await asyncio.wait_for(self.queue.get(), wait)
+
+    async def close(self) -> None:
+        # When the client went away this stops the provider; the turn settles what it owes.
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+def _sse_line(kind: str, fields: dict) -> bytes:
+    if kind == "text" or kind == "reasoning" or kind == "error":
+        payload = fields
+    elif kind == "done":
+        payload = {"done": True, **fields}
+    else:  # meta, usage
+        payload = {kind: fields}
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def _stream_response(turn: ChukTurn) -> HttpResponse:
+    """Waits (up to one heartbeat) for the provider's first answer, so that a provider that
+    fails before answering is a plain 502/504 rather than an error inside a 200 stream."""
+    feed = _Feed(turn)
+    first = None
+    try:
+        first = await feed.next(settings.SSE_HEARTBEAT_SECONDS)
+    except TimeoutError:
+        pass
+    except BaseException:
+        await feed.close()
+        raise
+    if first is not None and first[0] == "error":
+        await feed.close()
+        return _error_response(turn)
+    response = StreamingHttpResponse(
+        _sse(feed, first), content_type="text/event-stream", headers=SSE_HEADERS
+    )
+    response["x-request-id"] = turn.call.request_id
+    return response
+
+
+async def _sse(feed: _Feed, first):
+    heartbeat = settings.SSE_HEARTBEAT_SECONDS
+    try:
+        item = first
+        while True:
+            if item is not None:
+                yield _sse_line(*item)
+                if item[0] in ("done", "error"):
+                    return
+            try:
+                item = await feed.next(heartbeat)
+            except TimeoutError:
+                item = None
+                yield b": ping\n\n"
+                continue
+            if item is None:
+                return
+    finally:
+        await feed.close()

@@ -1,0 +1,402 @@
+"""The Chuk chat WebSocket, `/v1/ai/chat/ws`.
+
+One socket carries many requests at once. Client frames: `chat` (a turn, see
+aiapi/chuk_chat.py), `cancel`, `resume`, `ping`, and `auth` when the socket was opened without
+credentials. Server frames carry the request's `id` and a `seq` (the event's index): `meta`,
+`text`, `reasoning`, `usage`, then `done` or `error`; and `pong`. A bad frame gets an `error`
+frame and the socket stays open; a socket that never authenticates is closed with 4401.
+
+Every frame of a stream is also journalled (aiapi/stream_journal.py) so a client whose socket
+dropped can reconnect and `resume` it. A stream whose socket dropped keeps going for a grace
+period, and after that only while somebody follows it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+import orjson
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from accounts.authentication import aauthenticate_api_key, bearer_token
+from aiapi import chuk_render
+from aiapi.chat_service import Caller
+from aiapi.chuk_chat import ChukTurn, parse_turn, start_turn
+from aiapi.stream_journal import StreamInUse, StreamNotFound, journal
+from chukchat.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+UNAUTHORISED = 4401
+TERMINAL = ("done", "error")
+MAX_ID_LENGTH = 64
+
+
+class FrameLimiter:
+    """A token bucket per socket: `rate` frames a second, bursts up to `burst`."""
+
+    def __init__(self, *, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class StreamRun:
+    """A stream generating in this process, and the socket it reports to (None once that
+    socket is gone)."""
+
+    owner_id: int
+    stream_id: str
+    consumer: ChatConsumer | None
+    task: asyncio.Task | None = None
+
+
+# This process's running streams, so a cancel on any of its sockets is immediate.
+_running: dict[tuple[int, str], StreamRun] = {}
+# Strong references to streams and watchdogs outliving their socket.
+_detached: set[asyncio.Task] = set()
+
+
+def frame(kind: str, stream_id: str, fields: dict, seq: int | None = None) -> str:
+    if kind == "text":
+        body = {"text": fields["text"]}
+    elif kind == "reasoning":
+        body = {"text": fields["reasoning"]}
+    elif kind == "usage":
+        body = {"usage": fields}
+    else:
+        body = fields
+    head = (
+        {"type": kind, "id": stream_id}
+        if seq is None
+        else {"type": kind, "id": stream_id, "seq": seq}
+    )
+    return orjson.dumps({**head, **body}).decode()
+
+
+def error_frame(
+    stream_id, code: str, message: str, status: int = 400, seq: int | None = None
+) -> str:
+    payload = {"type": "error", "id": stream_id, "error": message, "code": code, "status": status}
+    if seq is not None:
+        payload["seq"] = seq
+    return orjson.dumps(payload).decode()
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _origin_allowed(scope) -> bool:
+    """A session cookie only counts from our own pages (no cross-site WebSocket hijacking)."""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return True
+    host = origin.split("://", 1)[-1]
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    caller: Caller | None = None
+
+    async def connect(self) -> None:
+        self.caller = None
+        self.is_open = True
+        self.limiter = FrameLimiter(
+            rate=settings.WS_FRAMES_PER_SECOND, burst=settings.WS_FRAME_BURST
+        )
+        self.streams: set[str] = set()  # ids of streams this socket started and still runs
+        self.followers: dict[str, asyncio.Task] = {}  # resumed streams being replayed here
+        self.auth_timer: asyncio.Task | None = None
+        await self.accept()
+        token = bearer_token(_header(self.scope, b"authorization"))
+        if token is None:
+            query = parse_qs(self.scope.get("query_string", b"").decode())
+            token = (query.get("token") or [None])[0]
+        if token is not None:
+            await self._authenticate(token)
+            return
+        if "session" in self.scope and _origin_allowed(self.scope):
+            from channels.auth import get_user
+
+            user = await get_user(self.scope)
+            if user.is_authenticated:
+                self.caller = Caller(user_id=user.pk)
+                return
+        self.auth_timer = asyncio.create_task(self._close_unless_authenticated())
+
+    async def _authenticate(self, token: str) -> bool:
+        try:
+            principal = await aauthenticate_api_key(token)
+        except ApiError:
+            await self.close(code=UNAUTHORISED)
+            return False
+        self.caller = Caller(
+            user_id=principal.user_id,
+            api_key_id=principal.key_id,
+            api_key_limit=principal.monthly_spend_limit,
+        )
+        return True
+
+    async def _close_unless_authenticated(self) -> None:
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
+        if self.caller is None and self.is_open:
+            await self.close(code=UNAUTHORISED)
+
+    async def disconnect(self, code) -> None:
+        self.is_open = False
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        for task in self.followers.values():
+            task.cancel()
+        if self.caller is None:
+            return
+        for stream_id in self.streams:
+            run = _running.get((self.caller.user_id, stream_id))
+            if run is not None and run.task is not None:
+                run.consumer = None
+                _detached.add(run.task)
+                run.task.add_done_callback(_detached.discard)
+                watchdog = asyncio.create_task(_watch_detached(run))
+                _detached.add(watchdog)
+                watchdog.add_done_callback(_detached.discard)
+
+    async def send_frame(self, text: str) -> None:
+        if not self.is_open:
+            return
+        try:
+            await self.send(text_data=text)
+        except Exception:  # the socket closed under us; disconnect() follows
+            self.is_open = False
+
+    # --- Client frames ---------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        raw = text_data if text_data is not None else bytes_data
+        if len(raw) > settings.WS_MAX_FRAME_BYTES:
+            await self.send_frame(
+                error_frame(None, "payload_too_large", "The frame is too large.", 413)
+            )
+            return
+        if not self.limiter.allow():
+            await self.send_frame(
+                error_frame(None, "rate_limit_exceeded", "Too many frames; slow down.", 429)
+            )
+            return
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            await self.send_frame(error_frame(None, "invalid_json", "The frame is not JSON."))
+            return
+        if not isinstance(message, dict):
+            await self.send_frame(error_frame(None, "invalid_frame", "A frame is a JSON object."))
+            return
+        kind = message.get("type")
+        if self.caller is None:
+            if kind == "auth" and isinstance(message.get("token"), str):
+                if await self._authenticate(message["token"]):
+                    if self.auth_timer is not None:
+                        self.auth_timer.cancel()
+                    await self.send_frame('{"type":"auth","ok":true}')
+            else:
+                await self.close(code=UNAUTHORISED)
+            return
+        if kind == "ping":
+            await self.send_frame('{"type":"pong"}')
+            return
+        if kind == "auth":
+            await self.send_frame('{"type":"auth","ok":true}')
+            return
+        if kind not in ("chat", "cancel", "resume"):
+            await self.send_frame(
+                error_frame(message.get("id"), "invalid_frame", f"Unknown frame type {kind!r}.")
+            )
+            return
+        stream_id = message.get("id")
+        if isinstance(stream_id, int) and not isinstance(stream_id, bool):
+            stream_id = str(stream_id)
+        if not isinstance(stream_id, str) or not stream_id or len(stream_id) > MAX_ID_LENGTH:
+            await self.send_frame(
+                error_frame(None, "invalid_frame", f"A {kind} frame needs an id (a short string).")
+            )
+            return
+        if kind == "chat":
+            await self._chat(stream_id, message)
+        elif kind == "cancel":
+            await self._cancel(stream_id)
+        else:
+            await self._resume(stream_id, message.get("after", -1))
+
+    async def _chat(self, stream_id: str, message: dict) -> None:
+        caller = self.caller
+        if len(self.streams) >= settings.WS_MAX_STREAMS:
+            await self.send_frame(
+                error_frame(
+                    stream_id,
+                    "too_many_streams",
+                    f"At most {settings.WS_MAX_STREAMS} answers at once on one socket.",
+                    429,
+                )
+            )
+            return
+        try:
+            await journal().open(caller.user_id, stream_id)
+        except StreamInUse:
+            await self.send_frame(
+                error_frame(stream_id, "duplicate_id", "A stream with this id is still running.")
+            )
+            return
+        run = StreamRun(owner_id=caller.user_id, stream_id=stream_id, consumer=self)
+        _running[(caller.user_id, stream_id)] = run
+        self.streams.add(stream_id)
+        run.task = asyncio.create_task(self._start_and_stream(run, message))
+        run.task.add_done_callback(lambda _: self._forget(run))
+
+    def _forget(self, run: StreamRun) -> None:
+        if _running.get((run.owner_id, run.stream_id)) is run:
+            del _running[(run.owner_id, run.stream_id)]
+        self.streams.discard(run.stream_id)
+
+    async def _start_and_stream(self, run: StreamRun, message: dict) -> None:
+        stream_id = run.stream_id
+        seq = 0
+
+        async def emit(text: str, *, last: bool = False) -> None:
+            journal().append(run.owner_id, stream_id, seq, text, last=last)
+            await _deliver(run, text)
+
+        turn: ChukTurn | None = None
+        starting: asyncio.Future | None = None
+        try:
+            try:
+                turn_input = parse_turn(message)
+                starting = asyncio.ensure_future(
+                    start_turn(caller=self.caller, turn=turn_input, stream=True)
+                )
+                # Shielded: a cancel while the call is being set up waits for the set-up,
+                # then settles it, so no credit hold is left behind.
+                turn = await asyncio.shield(starting)
+            except ApiError as error:
+                await emit(
+                    error_frame(stream_id, error.code, error.message, error.status, seq), last=True
+                )
+                return
+            try:
+                async for kind, fields in turn.events():
+                    text = frame(kind, stream_id, fields, seq)
+                    await emit(text, last=kind in TERMINAL)
+                    seq += 1
+            except asyncio.CancelledError:
+                asyncio.current_task().uncancel()  # our own cancel, handled here
+                await turn.settle(cancelled=True)
+                await self._say_cancelled(emit, turn, stream_id, seq)
+        except asyncio.CancelledError:
+            # Cancelled while the call was being set up.
+            asyncio.current_task().uncancel()
+            if starting is not None:
+                with contextlib.suppress(Exception):
+                    turn = await starting
+            if turn is not None:
+                await turn.settle(cancelled=True)
+                await self._say_cancelled(emit, turn, stream_id, seq)
+        except Exception:
+            logger.exception("chat stream %s failed", stream_id)
+            await emit(
+                error_frame(
+                    stream_id, "internal_error", "Something went wrong on our side.", 500, seq
+                ),
+                last=True,
+            )
+        finally:
+            await journal().finish(run.owner_id, stream_id)
+
+    @staticmethod
+    async def _say_cancelled(emit, turn: ChukTurn, stream_id: str, seq: int) -> None:
+        """The last frame of a stopped stream: what was generated, and what it cost."""
+        fields = chuk_render.done_fields(
+            turn.call, conversation_id=turn.conversation_id, message_id=turn.answer_id
+        )
+        await emit(frame("done", stream_id, {**fields, "cancelled": True}, seq), last=True)
+
+    async def _cancel(self, stream_id: str) -> None:
+        run = _running.get((self.caller.user_id, stream_id))
+        if run is not None and run.task is not None:
+            run.task.cancel()
+            return
+        if not await journal().request_cancel(self.caller.user_id, stream_id):
+            await self.send_frame(
+                error_frame(stream_id, "stream_not_found", "No running stream with this id.", 404)
+            )
+
+    async def _resume(self, stream_id: str, after) -> None:
+        if isinstance(after, bool) or not isinstance(after, int):
+            await self.send_frame(
+                error_frame(stream_id, "invalid_frame", "after must be an event index (integer).")
+            )
+            return
+        previous = self.followers.pop(stream_id, None)
+        if previous is not None:
+            previous.cancel()
+        self.followers[stream_id] = asyncio.create_task(self._follow(stream_id, after))
+
+    async def _follow(self, stream_id: str, after: int) -> None:
+        try:
+            async for text in journal().replay(self.caller.user_id, stream_id, after):
+                await self.send_frame(text)
+        except StreamNotFound:
+            await self.send_frame(
+                error_frame(stream_id, "stream_not_found", "No stream with this id to resume.", 404)
+            )
+        finally:
+            if self.followers.get(stream_id) is asyncio.current_task():
+                del self.followers[stream_id]
+
+
+async def _deliver(run: StreamRun, text: str) -> None:
+    consumer = run.consumer
+    if consumer is not None:
+        await consumer.send_frame(text)
+
+
+async def _watch_detached(run: StreamRun) -> None:
+    """A stream whose socket is gone: stopped when cancelled from elsewhere, or when the grace
+    period is over and nobody has resumed it."""
+    loop = asyncio.get_running_loop()
+    detached_at = loop.time()
+    store = journal()
+    task = run.task
+    while not task.done():
+        await asyncio.sleep(1)
+        if task.done():
+            return
+        with contextlib.suppress(Exception):
+            if await store.is_cancelled(run.owner_id, run.stream_id):
+                task.cancel()
+                return
+            grace_over = loop.time() - detached_at > settings.CHAT_DETACHED_GRACE_SECONDS
+            if grace_over and not await store.is_wanted(run.owner_id, run.stream_id):
+                task.cancel()
+                return

@@ -1,0 +1,102 @@
+"""Saved conversations over REST, for their owner (API key or session): list, get, rename,
+archive, delete, export. Someone else's conversation is a 404, exactly like a missing one."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from aiapi.conversation_render import (
+    conversation_markdown,
+    conversation_payload,
+    summary_payload,
+)
+from aiapi.conversation_selectors import (
+    conversation_get,
+    conversation_list,
+    conversation_messages,
+)
+from aiapi.conversations import conversation_delete, conversation_update
+from chukchat.errors import ApiError
+
+MAX_PAGE = 100
+
+
+class ConversationListApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+        archived = serializers.ChoiceField(
+            choices=["true", "false", "all"], required=False, default="false"
+        )
+        limit = serializers.IntegerField(
+            required=False, min_value=1, max_value=MAX_PAGE, default=20
+        )
+        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
+        archived = {"true": True, "false": False, "all": None}[params["archived"]]
+        conversations = conversation_list(
+            owner_id=request.user.pk, search=params["q"].strip(), archived=archived
+        )
+        offset, limit = params["offset"], params["limit"]
+        page = list(conversations[offset : offset + limit + 1])
+        return Response(
+            {
+                "object": "list",
+                "data": [summary_payload(c) for c in page[:limit]],
+                "offset": offset,
+                "limit": limit,
+                "hasMore": len(page) > limit,
+            }
+        )
+
+
+class ConversationDetailApi(APIView):
+    class UpdateSerializer(serializers.Serializer):
+        title = serializers.CharField(required=False, allow_blank=False, max_length=200)
+        archived = serializers.BooleanField(required=False)
+
+    def get(self, request, conversation_id: int):
+        conversation = conversation_get(owner_id=request.user.pk, conversation_id=conversation_id)
+        return Response(
+            conversation_payload(conversation, conversation_messages(conversation=conversation))
+        )
+
+    def patch(self, request, conversation_id: int):
+        conversation = conversation_get(owner_id=request.user.pk, conversation_id=conversation_id)
+        changes = self.UpdateSerializer(data=request.data)
+        changes.is_valid(raise_exception=True)
+        if not changes.validated_data:
+            raise ApiError(400, "invalid_request", "Send a title or archived to change.")
+        conversation = conversation_update(conversation=conversation, **changes.validated_data)
+        return Response(summary_payload(conversation))
+
+    def delete(self, request, conversation_id: int):
+        conversation = conversation_get(owner_id=request.user.pk, conversation_id=conversation_id)
+        conversation_delete(conversation=conversation)
+        return Response(status=204)
+
+
+class ConversationExportApi(APIView):
+    def get(self, request, conversation_id: int):
+        conversation = conversation_get(owner_id=request.user.pk, conversation_id=conversation_id)
+        kind = request.query_params.get("format", "json")
+        messages = list(conversation_messages(conversation=conversation))
+        filename = f"conversation-{conversation.pk}"
+        if kind == "json":
+            response = Response(conversation_payload(conversation, messages))
+            response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
+            return response
+        if kind in ("markdown", "md"):
+            response = HttpResponse(
+                conversation_markdown(conversation, messages),
+                content_type="text/markdown; charset=utf-8",
+            )
+            response["Content-Disposition"] = f'attachment; filename="{filename}.md"'
+            return response
+        raise ApiError(400, "invalid_request", "format must be json or markdown", param="format")
