@@ -14,9 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from asgiref.sync import ThreadSensitiveContext, async_to_sync
+from asgiref.sync import (
+    ThreadSensitiveContext,
+    async_to_sync,
+    iscoroutinefunction,
+    markcoroutinefunction,
+    sync_to_async,
+)
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.db import connections
 from django.urls import set_script_prefix
 
 
@@ -99,3 +106,29 @@ def has_api_key(scope) -> bool:
         if name == b"authorization":
             return value[:7].lower() == b"bearer "
     return False
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+
+
+class SyncViewConnectionsMiddleware:
+    """Hands back the database connection a sync view took. On the lean path there is no
+    request_finished signal to do it, and each request runs its sync code on a thread of its
+    own (ThreadSensitiveContext), so without this every sync view would strand a pooled
+    connection. Async views use `db_call`, which releases its connections itself."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request):
+        response = await self.get_response(request)
+        match = request.resolver_match
+        if match is not None and not iscoroutinefunction(match.func):
+            await sync_to_async(_close_connections, thread_sensitive=True)()
+        return response

@@ -104,7 +104,10 @@ MIDDLEWARE = [
 
 # Requests carrying an API key skip sessions, CSRF and the rest (chukchat/api_handler.py):
 # only async-native middleware here.
-API_MIDDLEWARE = ["chukchat.errors.ApiErrorMiddleware"]
+API_MIDDLEWARE = [
+    "chukchat.errors.ApiErrorMiddleware",
+    "chukchat.api_handler.SyncViewConnectionsMiddleware",
+]
 
 ROOT_URLCONF = "chukchat.urls"
 ASGI_APPLICATION = "chukchat.asgi.application"
@@ -247,6 +250,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "chukchat.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # `?format=` is ours (conversation exports), not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
 }
 # Seconds an authenticated API key is trusted from the process-local cache before it is looked
 # up again: the bound on how long a revoked key keeps working.
