@@ -135,6 +135,9 @@ if EMBEDDED:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env("CHUK_SQLITE_PATH", str(BASE_DIR / "var" / "chukchat.sqlite3")),
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # A file, not the shared-cache in-memory default: that one locks whole tables and
+            # fails at once where concurrent requests should wait their turn.
+            "TEST": {"NAME": str(BASE_DIR / "var" / "test_chukchat.sqlite3")},
         }
     }
 else:
