@@ -68,7 +68,7 @@ def gateway_env(upstream_port: int) -> dict:
     }
 
 
-def prepare_database(env: dict, upstream_port: int) -> str:
+def prepare_database(env: dict, upstream_port: int, extra_models: dict | None = None) -> str:
     subprocess.run(
         [
             "psql",
@@ -91,7 +91,8 @@ def prepare_database(env: dict, upstream_port: int) -> str:
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     catalogue = ROOT / "var" / "bench_models.toml"
     catalogue.parent.mkdir(exist_ok=True)
-    catalogue.write_text(f"""
+    catalogue.write_text(
+        f"""
 [[providers]]
 name = "fake"
 kind = "openai_compatible"
@@ -119,7 +120,19 @@ provider = "fake"
 upstream = "fake:tokens=100,tps=20"
 input_price = 1.0
 output_price = 2.0
-""")
+"""
+        + "".join(
+            f'''
+[[models]]
+id = "{public_id}"
+provider = "fake"
+upstream = "{upstream}"
+input_price = 1.0
+output_price = 2.0
+'''
+            for public_id, upstream in (extra_models or {}).items()
+        )
+    )
     subprocess.run(
         [PYTHON, "manage.py", "loadmodels", str(catalogue)],
         cwd=ROOT,

@@ -12,6 +12,7 @@ Behaviour is chosen by directives in the requested model name:
     fake:fault=503            answer every request with this HTTP status
     fake:timeout=1            accept the request and never answer
     fake:cut_after=3          stream: drop the connection after 3 content chunks
+    fake:tokens=50,stamp=1    stream: each token is the time.time() it was sent (benchmarks)
     fake:malformed_after=2    stream: send a line that is not JSON after 2 chunks
 
 tokens (default 8) is capped by the request's max_tokens / max_completion_tokens, which then
@@ -108,6 +109,7 @@ def parse_directives(model: str) -> dict[str, int]:
         "malformed_after": -1,
         "tools": 0,
         "latency_ms": 0,
+        "stamp": 0,
     }
     _, _, spec = model.partition(":")
     for item in spec.split(","):
@@ -430,7 +432,12 @@ class FakeUpstreamApp:
 
         deltas = [chunk({"role": "assistant", "content": ""})]
         deltas += [chunk({"reasoning_content": t}) for t in thoughts]
-        deltas += [("content", chunk({"content": t})) for t in tokens]
+        if options["stamp"]:
+            # Each token is the wall-clock time it was sent: lets a benchmark measure how long
+            # every chunk took to reach the client.
+            deltas += [("content", lambda: chunk({"content": f"{time.time():.6f} "})) for _ in tokens]
+        else:
+            deltas += [("content", chunk({"content": t})) for t in tokens]
         if call is not None:
             deltas.append(
                 chunk(
@@ -508,6 +515,8 @@ class FakeUpstreamApp:
                             record["client_disconnected"] = True
                             return
                     content_sent += 1
+                if callable(data):
+                    data = data()
                 try:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                 except OSError:
