@@ -435,7 +435,9 @@ class FakeUpstreamApp:
         if options["stamp"]:
             # Each token is the wall-clock time it was sent: lets a benchmark measure how long
             # every chunk took to reach the client.
-            deltas += [("content", lambda: chunk({"content": f"{time.time():.6f} "})) for _ in tokens]
+            deltas += [
+                ("content", lambda: chunk({"content": f"{time.time():.6f} "})) for _ in tokens
+            ]
         else:
             deltas += [("content", chunk({"content": t})) for t in tokens]
         if call is not None:
