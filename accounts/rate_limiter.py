@@ -1,0 +1,185 @@
+"""The rate limiter: GCRA (the generic cell rate algorithm) over any number of limits at once.
+
+Each limit is "`rate` units per `period` seconds" under a key (a key's chat requests, a user's
+chat tokens, ...). GCRA keeps one number per key, the theoretical arrival time (TAT): a request
+of `cost` units is allowed when the TAT it would push forward stays within one period of now.
+It allows a burst of a whole period's worth, refills smoothly, and gives exact `remaining` and
+`reset` figures for the x-ratelimit-* headers.
+
+Several limits are checked and taken together in one atomic step, so a request refused by one
+limit takes nothing from the others. In Redis that step is one Lua script (one round trip,
+atomic across every server process; Redis's own clock, so processes need not agree on time).
+Without Redis (embedded mode: one process) the same arithmetic runs in memory.
+
+`force` takes units without checking: used to count what a call really consumed (its tokens)
+once it is over, so the next calls wait for it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    key: str
+    rate: int  # units per period
+    period: float = 60.0  # seconds
+    cost: int = 1
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    limit: Limit
+    remaining: int
+    reset: float  # seconds until the limit is whole again
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    retry_after: float  # seconds; 0 when allowed
+    states: tuple[LimitState, ...]
+
+
+def _interval_ms(limit: Limit) -> float:
+    return limit.period * 1000 / limit.rate
+
+
+def _state(limit: Limit, tat: float, now: float) -> LimitState:
+    interval = _interval_ms(limit)
+    ahead = max(0.0, tat - now)
+    remaining = max(0, math.floor((limit.period * 1000 - ahead) / interval + 1e-9))
+    return LimitState(limit=limit, remaining=min(remaining, limit.rate), reset=ahead / 1000)
+
+
+def decide(limits: list[Limit], tats: list[float | None], now: float) -> tuple[Verdict, list]:
+    """The GCRA decision, shared by both stores: the verdict and the TATs to store (or None
+    where nothing changes). Times in milliseconds."""
+    retry = 0.0
+    pushed = []
+    for limit, stored in zip(limits, tats, strict=True):
+        tat = max(stored if stored is not None else now, now)
+        new_tat = tat + limit.cost * _interval_ms(limit)
+        if not limit.force:
+            allow_at = new_tat - limit.period * 1000
+            if allow_at > now:
+                retry = max(retry, allow_at - now)
+        pushed.append((tat, new_tat))
+    if retry > 0:
+        states = tuple(
+            _state(limit, tat, now) for limit, (tat, _) in zip(limits, pushed, strict=True)
+        )
+        return Verdict(allowed=False, retry_after=retry / 1000, states=states), [None] * len(limits)
+    states = tuple(_state(limit, new, now) for limit, (_, new) in zip(limits, pushed, strict=True))
+    return Verdict(allowed=True, retry_after=0.0, states=states), [new for _, new in pushed]
+
+
+class MemoryStore:
+    """Embedded mode only: one process, so a dict behind a lock is the whole truth."""
+
+    def __init__(self) -> None:
+        self.tats: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def check(self, limits: list[Limit]) -> Verdict:
+        now = time.monotonic() * 1000
+        with self.lock:
+            verdict, new = decide(limits, [self.tats.get(limit.key) for limit in limits], now)
+            for limit, tat in zip(limits, new, strict=True):
+                if tat is not None:
+                    self.tats[limit.key] = tat
+            if len(self.tats) > 100_000:  # drop keys that are whole again
+                self.tats = {k: v for k, v in self.tats.items() if v > now}
+        return verdict
+
+    async def acheck(self, limits: list[Limit]) -> Verdict:
+        return self.check(limits)
+
+
+# KEYS: one per limit. ARGV: per limit interval_ms, period_ms, cost, force. Returns
+# {retry_ms, tat_1, ..., tat_n} with the TATs as strings (Lua numbers would be truncated).
+_GCRA = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local retry = 0
+local tats = {}
+local news = {}
+for i = 1, #KEYS do
+    local interval = tonumber(ARGV[i * 4 - 3])
+    local period = tonumber(ARGV[i * 4 - 2])
+    local cost = tonumber(ARGV[i * 4 - 1])
+    local force = ARGV[i * 4]
+    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local new = tat + cost * interval
+    if force == '0' and new - period > now then
+        retry = math.max(retry, new - period - now)
+    end
+    tats[i] = tat
+    news[i] = new
+end
+local out = {string.format('%.3f', now), string.format('%.3f', retry)}
+for i = 1, #KEYS do
+    if retry == 0 then
+        redis.call('SET', KEYS[i], string.format('%.3f', news[i]), 'PX', math.ceil(news[i] - now) + 1000)
+    end
+    out[i + 2] = string.format('%.3f', tats[i])
+end
+return out
+"""
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._sync = None
+        self._async: dict[int, object] = {}
+
+    def _args(self, limits: list[Limit]) -> tuple[list[str], list]:
+        keys = [f"{self.prefix}:rl:{limit.key}" for limit in limits]
+        args: list = []
+        for limit in limits:
+            args += [_interval_ms(limit), limit.period * 1000, limit.cost, int(limit.force)]
+        return keys, args
+
+    @staticmethod
+    def _verdict(limits: list[Limit], reply: list) -> Verdict:
+        now, retry = float(reply[0]), float(reply[1])
+        tats = [float(t) for t in reply[2:]]
+        # The script already decided and stored; rebuild the figures from what it saw.
+        verdict, _ = decide(limits, tats, now)
+        if retry == 0 and not verdict.allowed:  # forced units only: never refused
+            verdict = Verdict(True, 0.0, verdict.states)
+        return verdict
+
+    def check(self, limits: list[Limit]) -> Verdict:
+        if self._sync is None:
+            import redis
+
+            self._sync = redis.Redis.from_url(
+                self.url, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+            self._sync_script = self._sync.register_script(_GCRA)
+        keys, args = self._args(limits)
+        return self._verdict(limits, self._sync_script(keys=keys, args=args))
+
+    async def acheck(self, limits: list[Limit]) -> Verdict:
+        loop_id = id(asyncio.get_running_loop())
+        script = self._async.get(loop_id)
+        if script is None:
+            import redis.asyncio as aioredis
+
+            if len(self._async) > 64:  # loops of finished tests; a server has one
+                self._async.clear()
+            client = aioredis.Redis.from_url(
+                self.url, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+            script = self._async[loop_id] = client.register_script(_GCRA)
+        keys, args = self._args(limits)
+        return self._verdict(limits, await script(keys=keys, args=args))
