@@ -1,7 +1,52 @@
+"""The user endpoints: who am I and what is left (status), what did I use (usage, CSV), my API
+keys, and account actions. Thin views: they validate, call a selector or service, render."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from django.contrib.auth import update_session_auth_hash
+from django.http import HttpResponse
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api_keys import api_key_create, api_key_rename, api_key_revoke
+from accounts.authentication import ApiKeyAuthentication, KeyPrincipal
+from accounts.models import ApiKey
+from accounts.selectors import (
+    UsageFilters,
+    api_key_list,
+    usage_daily,
+    usage_records,
+    usage_totals,
+)
+from accounts.services import user_email_change_request, user_password_change
 from billing.selectors import balance_of
+from chukchat.errors import ApiError
+
+MAX_KEYS = 50
+
+
+def money(amount: Decimal | None) -> str:
+    return format(amount.normalize(), "f") if amount else "0"
+
+
+class SessionOnly:
+    """Account actions and key management need the signed-in web app: an API key (which may
+    have leaked into a script) cannot mint keys or change the account."""
+
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if isinstance(request.auth, KeyPrincipal):
+            raise ApiError(
+                403, "session_required", "Sign in to the web app to do this; API keys cannot."
+            )
 
 
 class UserStatusApi(APIView):
@@ -15,8 +60,216 @@ class UserStatusApi(APIView):
                 "credits": {"balance": str(balance_of(user=user)), "currency": "usd"},
                 "key": (
                     {"prefix": request.auth.prefix, "name": request.auth.name}
-                    if request.auth is not None and hasattr(request.auth, "prefix")
+                    if isinstance(request.auth, KeyPrincipal)
                     else None
                 ),
             }
         )
+
+
+def key_payload(api_key: ApiKey) -> dict:
+    return {
+        "id": api_key.pk,
+        "name": api_key.name,
+        "prefix": api_key.prefix,
+        "createdAt": api_key.created_at.isoformat(),
+        "lastUsedAt": api_key.last_used_at.isoformat() if api_key.last_used_at else None,
+        "expiresAt": api_key.expires_at.isoformat() if api_key.expires_at else None,
+        "revoked": api_key.revoked,
+        "monthlySpendLimit": (
+            money(api_key.monthly_spend_limit) if api_key.monthly_spend_limit is not None else None
+        ),
+    }
+
+
+class ApiKeyListApi(SessionOnly, APIView):
+    class CreateSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, allow_blank=False)
+        expires_at = serializers.DateTimeField(required=False, allow_null=True)
+        monthly_spend_limit = serializers.DecimalField(
+            max_digits=14, decimal_places=4, required=False, allow_null=True, min_value=Decimal(0)
+        )
+
+        def validate_expires_at(self, value):
+            from django.utils import timezone
+
+            if value is not None and value <= timezone.now():
+                raise serializers.ValidationError("must be in the future")
+            return value
+
+    def get(self, request):
+        return Response(
+            {"object": "list", "data": [key_payload(k) for k in api_key_list(user=request.user)]}
+        )
+
+    def post(self, request):
+        data = self.CreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if api_key_list(user=request.user).filter(revoked=False).count() >= MAX_KEYS:
+            raise ApiError(
+                400, "too_many_keys", f"At most {MAX_KEYS} active keys; revoke one first."
+            )
+        api_key, plaintext = api_key_create(
+            user=request.user,
+            name=data.validated_data["name"].strip(),
+            expires_at=data.validated_data.get("expires_at"),
+            monthly_spend_limit=data.validated_data.get("monthly_spend_limit"),
+        )
+        # The only time the plaintext is ever shown.
+        return Response({**key_payload(api_key), "key": plaintext}, status=201)
+
+
+class ApiKeyDetailApi(SessionOnly, APIView):
+    class RenameSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, allow_blank=False)
+
+    def _key(self, request, key_id: int) -> ApiKey:
+        api_key = api_key_list(user=request.user).filter(pk=key_id).first()
+        if api_key is None:
+            raise ApiError(404, "key_not_found", "No such API key.")
+        return api_key
+
+    def patch(self, request, key_id: int):
+        data = self.RenameSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        api_key = api_key_rename(
+            api_key=self._key(request, key_id), name=data.validated_data["name"].strip()
+        )
+        return Response(key_payload(api_key))
+
+    def delete(self, request, key_id: int):
+        """Revokes: the key stops working everywhere within seconds; its row stays so past
+        usage still names it."""
+        api_key = api_key_revoke(api_key=self._key(request, key_id))
+        return Response(key_payload(api_key))
+
+
+class UsageFilterSerializer(serializers.Serializer):
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+    model = serializers.CharField(required=False, max_length=128)
+    key = serializers.IntegerField(required=False, min_value=1)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    def validate(self, attrs):
+        if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
+            raise serializers.ValidationError({"end": "must not be before start"})
+        return attrs
+
+
+def _usage_filters(request) -> tuple[UsageFilters, dict]:
+    params = UsageFilterSerializer(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    data = params.validated_data
+    return (
+        UsageFilters(
+            start=data.get("start"),
+            end=data.get("end"),
+            model=data.get("model"),
+            api_key_id=data.get("key"),
+        ),
+        data,
+    )
+
+
+def record_payload(record) -> dict:
+    return {
+        "requestId": record.request_id,
+        "createdAt": record.created_at.isoformat(),
+        "endpoint": record.endpoint,
+        "model": record.model,
+        "provider": record.provider or None,
+        "keyId": record.api_key_id,
+        "inputTokens": record.prompt_tokens,
+        "outputTokens": record.completion_tokens,
+        "totalTokens": record.total_tokens,
+        "units": money(record.units) if record.units else "0",
+        "cost": money(record.cost),
+        "latencyMs": record.latency_ms,
+        "status": record.status,
+        "errorCode": record.error_code or None,
+    }
+
+
+class UsageApi(APIView):
+    def get(self, request):
+        filters, params = _usage_filters(request)
+        records = usage_records(user=request.user, filters=filters)
+        offset, limit = params["offset"], params["limit"]
+        page = list(records[offset : offset + limit + 1])
+        totals = usage_totals(records=records)
+        return Response(
+            {
+                "object": "list",
+                "data": [record_payload(r) for r in page[:limit]],
+                "offset": offset,
+                "limit": limit,
+                "hasMore": len(page) > limit,
+                "totals": {
+                    "requests": totals.requests,
+                    "inputTokens": totals.prompt_tokens,
+                    "outputTokens": totals.completion_tokens,
+                    "totalTokens": totals.total_tokens,
+                    "cost": money(totals.cost),
+                },
+                "daily": [
+                    {
+                        "date": row["day"].isoformat(),
+                        "model": row["model"],
+                        "requests": row["requests"],
+                        "inputTokens": row["prompt_tokens"] or 0,
+                        "outputTokens": row["completion_tokens"] or 0,
+                        "cost": money(row["cost"]),
+                    }
+                    for row in usage_daily(records=records)
+                ],
+            }
+        )
+
+
+CSV_COLUMNS = [
+    "requestId", "createdAt", "endpoint", "model", "provider", "keyId", "inputTokens",
+    "outputTokens", "totalTokens", "units", "cost", "latencyMs", "status", "errorCode",
+]  # fmt: skip
+
+
+class UsageCsvApi(APIView):
+    def get(self, request):
+        filters, _ = _usage_filters(request)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for record in usage_records(user=request.user, filters=filters).iterator(chunk_size=2000):
+            writer.writerow(
+                {k: ("" if v is None else v) for k, v in record_payload(record).items()}
+            )
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="chuk-usage.csv"'
+        return response
+
+
+class PasswordChangeApi(SessionOnly, APIView):
+    class InputSerializer(serializers.Serializer):
+        current_password = serializers.CharField(trim_whitespace=False)
+        new_password = serializers.CharField(trim_whitespace=False, max_length=200)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_password_change(user=request.user, **data.validated_data)
+        update_session_auth_hash(request._request, request.user)  # stay signed in here
+        return Response({"ok": True})
+
+
+class EmailChangeApi(SessionOnly, APIView):
+    class InputSerializer(serializers.Serializer):
+        email = serializers.CharField(max_length=254)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        address = user_email_change_request(
+            request=request._request, user=request.user, email=data.validated_data["email"]
+        )
+        return Response({"pendingEmail": address.email, "verificationSent": True}, status=202)

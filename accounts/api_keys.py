@@ -4,6 +4,7 @@ import hashlib
 import re
 import secrets
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -26,7 +27,11 @@ def is_well_formed(plaintext: str) -> bool:
 
 @transaction.atomic
 def api_key_create(
-    *, user: User, name: str = "default", expires_at: datetime | None = None
+    *,
+    user: User,
+    name: str = "default",
+    expires_at: datetime | None = None,
+    monthly_spend_limit: Decimal | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns the key row and its plaintext, which is never available again."""
     plaintext = KEY_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
@@ -36,6 +41,7 @@ def api_key_create(
         prefix=plaintext[:VISIBLE_PREFIX_LENGTH],
         hashed_key=hash_key(plaintext),
         expires_at=expires_at,
+        monthly_spend_limit=monthly_spend_limit,
     )
     return api_key, plaintext
 

@@ -1,10 +1,16 @@
-"""Writes on users."""
+"""Writes on users: creating them, and the account actions a signed-in user takes."""
 
+from __future__ import annotations
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.http import HttpRequest
 
 from accounts.models import User
+from chukchat.errors import ApiError
 
 
 @transaction.atomic
@@ -18,3 +24,40 @@ def user_get_or_create(*, email: str, password: str | None = None) -> tuple[User
     if user is not None:
         return user, False
     return User.objects.create_user(email=email, password=password), True
+
+
+def user_password_change(*, user: User, current_password: str, new_password: str) -> None:
+    if not user.check_password(current_password):
+        raise ApiError(
+            400, "wrong_password", "The current password is not right.", param="current_password"
+        )
+    try:
+        password_validation.validate_password(new_password, user=user)
+    except ValidationError as error:
+        raise ApiError(
+            400, "weak_password", " ".join(error.messages), param="new_password"
+        ) from None
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+
+
+def user_email_change_request(*, request: HttpRequest, user: User, email: str) -> EmailAddress:
+    """Sends a verification link to the new address; the account's email changes only when
+    that link is followed (allauth, ACCOUNT_CHANGE_EMAIL)."""
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ApiError(
+            400, "invalid_email", "That is not an email address.", param="email"
+        ) from None
+    if email == user.email:
+        raise ApiError(400, "same_email", "That is already your email address.", param="email")
+    taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists() or (
+        EmailAddress.objects.filter(email__iexact=email, verified=True).exclude(user=user).exists()
+    )
+    if taken:
+        raise ApiError(
+            400, "email_taken", "Another account uses that email address.", param="email"
+        )
+    return EmailAddress.objects.add_new_email(request, user, email)

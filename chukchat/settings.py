@@ -216,6 +216,7 @@ ACCOUNT_EMAIL_VERIFICATION = env("CHUK_EMAIL_VERIFICATION", "optional")
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True  # a new address replaces the old once it is verified
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env("CHUK_LOGIN_FAILED_LIMIT", "5/5m/ip,5/5m/key"),
     "signup": env("CHUK_SIGNUP_LIMIT", "20/m/ip"),
