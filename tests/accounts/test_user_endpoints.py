@@ -4,9 +4,9 @@ account actions; bad input gets its clear error and changes nothing."""
 import csv
 import io
 import re
-from urllib.parse import urlparse
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlparse
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -229,10 +229,7 @@ def test_changing_the_email_takes_effect_once_the_new_address_is_verified(browse
     assert alice.email == "alice@example.com"  # not yet
     link = re.search(r"http://\S+/accounts/confirm-email/\S+/", mail.outbox[-1].body).group(0)
     assert mail.outbox[-1].to == ["alice.new@example.com"]
-    confirm_path = (
-        link.split("testserver", 1)[-1] if "testserver" in link else link.split("8000", 1)[-1]
-    )
-    browser.post(confirm_path)
+    browser.post(urlparse(link).path)
     alice.refresh_from_db()
     assert alice.email == "alice.new@example.com"
 
