@@ -7,16 +7,18 @@ import csv
 import io
 from decimal import Decimal
 
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpResponse
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.account_deletion import account_delete
 from accounts.api_keys import api_key_create, api_key_rename, api_key_revoke
 from accounts.authentication import ApiKeyAuthentication, KeyPrincipal
-from accounts.models import ApiKey
+from accounts.data_exports import data_export_request, data_export_take
+from accounts.models import ApiKey, DataExport
 from accounts.selectors import (
     UsageFilters,
     api_key_list,
@@ -273,3 +275,64 @@ class EmailChangeApi(SessionOnly, APIView):
             request=request._request, user=request.user, email=data.validated_data["email"]
         )
         return Response({"pendingEmail": address.email, "verificationSent": True}, status=202)
+
+
+def export_payload(export: DataExport) -> dict:
+    return {
+        "id": export.pk,
+        "status": export.status,
+        "size": export.size,
+        "createdAt": export.created_at.isoformat(),
+        "readyAt": export.finished_at.isoformat() if export.finished_at else None,
+        "expiresAt": export.expires_at.isoformat() if export.expires_at else None,
+        "downloadUrl": (
+            f"/v1/user/exports/{export.pk}/download"
+            if export.status == DataExport.Status.READY
+            else None
+        ),
+    }
+
+
+class DataExportListApi(SessionOnly, APIView):
+    def get(self, request):
+        exports = DataExport.objects.filter(user=request.user)[:20]
+        return Response({"object": "list", "data": [export_payload(e) for e in exports]})
+
+    def post(self, request):
+        export = data_export_request(user=request.user)
+        export.refresh_from_db()  # built already when Celery runs eagerly
+        return Response(export_payload(export), status=202)
+
+
+class DataExportDetailApi(SessionOnly, APIView):
+    def get(self, request, export_id: int):
+        export = DataExport.objects.filter(pk=export_id, user=request.user).first()
+        if export is None:
+            raise ApiError(404, "export_not_found", "No such export.")
+        return Response(export_payload(export))
+
+
+class DataExportDownloadApi(SessionOnly, APIView):
+    def get(self, request, export_id: int):
+        name, content = data_export_take(user=request.user, export_id=export_id)
+        response = HttpResponse(content, content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class AccountDeleteApi(SessionOnly, APIView):
+    class InputSerializer(serializers.Serializer):
+        confirm = serializers.CharField(max_length=254)
+        password = serializers.CharField(trim_whitespace=False)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account_delete(
+            user=request.user,
+            password=data.validated_data["password"],
+            confirm_email=data.validated_data["confirm"],
+        )
+        logout(request._request)
+        return Response({"deleted": True})

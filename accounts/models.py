@@ -73,3 +73,36 @@ class ApiKey(models.Model):
     @property
     def is_usable(self) -> bool:
         return not self.revoked and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+def _export_path(instance: "DataExport", filename: str) -> str:
+    return f"exports/{instance.user_id}/{filename}"
+
+
+class DataExport(models.Model):
+    """A JSON archive of everything we hold about a user, built by a Celery job, downloadable
+    once and until it expires."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        DOWNLOADED = "downloaded"
+        EXPIRED = "expired"
+        FAILED = "failed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_exports"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(upload_to=_export_path, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.user_id} ({self.status})"

@@ -10,4 +10,12 @@ urlpatterns = [
     path("user/keys/<int:key_id>", api.ApiKeyDetailApi.as_view(), name="user-key"),
     path("user/password", api.PasswordChangeApi.as_view(), name="user-password"),
     path("user/email", api.EmailChangeApi.as_view(), name="user-email"),
+    path("user/exports", api.DataExportListApi.as_view(), name="user-exports"),
+    path("user/exports/<int:export_id>", api.DataExportDetailApi.as_view(), name="user-export"),
+    path(
+        "user/exports/<int:export_id>/download",
+        api.DataExportDownloadApi.as_view(),
+        name="user-export-download",
+    ),
+    path("user/delete", api.AccountDeleteApi.as_view(), name="user-delete"),
 ]

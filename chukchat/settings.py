@@ -197,6 +197,10 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    "expire-data-exports": {
+        "task": "accounts.tasks.data_exports_expire_task",
+        "schedule": 3600.0,
+    },
     "release-stale-reservations": {
         "task": "billing.tasks.release_stale_reservations_task",
         "schedule": 60.0,
@@ -262,6 +266,9 @@ REST_FRAMEWORK = {
 API_KEY_CACHE_SECONDS = env_float("CHUK_API_KEY_CACHE_SECONDS", 5.0)
 API_MAX_BODY_BYTES = env_int("CHUK_API_MAX_BODY_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+# A data export can be downloaded once, within this many seconds of being ready.
+DATA_EXPORT_TTL_SECONDS = env_int("CHUK_DATA_EXPORT_TTL_SECONDS", 24 * 3600)
 
 # Provider credentials are encrypted at rest with keys derived from these secrets (first one
 # encrypts; all decrypt, so a secret can be rotated by prepending a new one).

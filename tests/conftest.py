@@ -8,6 +8,9 @@ from accounts.authentication import clear_key_cache
 from aiapi.selectors import catalogue_changed
 from tests.factories import UserFactory
 
+# The gateway served over real HTTP before a fake upstream, for any test that asks for it.
+pytest_plugins = ["tests.support.gateway"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _close_database_pool(django_db_setup, django_db_blocker):

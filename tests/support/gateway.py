@@ -1,4 +1,6 @@
-"""The gateway under test: our ASGI app served over real HTTP, in front of a fake upstream that
+"""Fixtures for tests that need the gateway (registered for every test in tests/conftest.py).
+
+The gateway under test: our ASGI app served over real HTTP, in front of a fake upstream that
 speaks OpenAI's and Anthropic's real wire protocols. Clients are the official SDKs."""
 
 from decimal import Decimal

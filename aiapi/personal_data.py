@@ -1,0 +1,39 @@
+"""What aiapi holds about a person, for their data export and for erasing it when they delete
+their account: saved conversations and the usage records of their requests."""
+
+from __future__ import annotations
+
+from accounts.models import User
+from aiapi.conversation_render import conversation_payload
+from aiapi.models import Conversation, UsageRecord
+
+
+def export_for(*, user: User) -> dict:
+    conversations = Conversation.objects.filter(owner=user).prefetch_related("messages")
+    return {
+        "conversations": [
+            conversation_payload(c, c.messages.order_by("created_at", "id")) for c in conversations
+        ],
+        "usage": [
+            {
+                "requestId": r.request_id,
+                "createdAt": r.created_at.isoformat(),
+                "endpoint": r.endpoint,
+                "model": r.model,
+                "provider": r.provider,
+                "apiKeyId": r.api_key_id,
+                "inputTokens": r.prompt_tokens,
+                "outputTokens": r.completion_tokens,
+                "units": str(r.units),
+                "cost": str(r.cost),
+                "status": r.status,
+            }
+            for r in UsageRecord.objects.filter(user=user).order_by("created_at", "id")
+        ],
+    }
+
+
+def erase_for(*, user: User) -> dict[str, int]:
+    conversations, _ = Conversation.objects.filter(owner=user).delete()
+    usage, _ = UsageRecord.objects.filter(user=user).delete()
+    return {"conversations and messages": conversations, "usage records": usage}
