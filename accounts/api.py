@@ -29,6 +29,7 @@ from accounts.selectors import (
 from accounts.services import user_email_change_request, user_password_change
 from billing.selectors import balance_of
 from chukchat.errors import ApiError
+from chukchat.pagination import PageSerializer, page_payload
 
 MAX_KEYS = 50
 
@@ -146,13 +147,11 @@ class ApiKeyDetailApi(SessionOnly, APIView):
         return Response(key_payload(api_key))
 
 
-class UsageFilterSerializer(serializers.Serializer):
+class UsageFilterSerializer(PageSerializer):
     start = serializers.DateField(required=False)
     end = serializers.DateField(required=False)
     model = serializers.CharField(required=False, max_length=128)
     key = serializers.IntegerField(required=False, min_value=1)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
 
     def validate(self, attrs):
         if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
@@ -198,16 +197,12 @@ class UsageApi(APIView):
     def get(self, request):
         filters, params = _usage_filters(request)
         records = usage_records(user=request.user, filters=filters)
-        offset, limit = params["offset"], params["limit"]
-        page = list(records[offset : offset + limit + 1])
         totals = usage_totals(records=records)
         return Response(
             {
-                "object": "list",
-                "data": [record_payload(r) for r in page[:limit]],
-                "offset": offset,
-                "limit": limit,
-                "hasMore": len(page) > limit,
+                **page_payload(
+                    records, offset=params["offset"], limit=params["limit"], render=record_payload
+                ),
                 "totals": {
                     "requests": totals.requests,
                     "inputTokens": totals.prompt_tokens,

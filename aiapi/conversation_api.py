@@ -20,12 +20,13 @@ from aiapi.conversation_selectors import (
 )
 from aiapi.conversations import conversation_delete, conversation_update
 from chukchat.errors import ApiError
+from chukchat.pagination import PageSerializer, page_payload
 
 MAX_PAGE = 100
 
 
 class ConversationListApi(APIView):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(PageSerializer):
         q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
         archived = serializers.ChoiceField(
             choices=["true", "false", "all"], required=False, default="false"
@@ -33,7 +34,6 @@ class ConversationListApi(APIView):
         limit = serializers.IntegerField(
             required=False, min_value=1, max_value=MAX_PAGE, default=20
         )
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
 
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
@@ -43,16 +43,13 @@ class ConversationListApi(APIView):
         conversations = conversation_list(
             owner_id=request.user.pk, search=params["q"].strip(), archived=archived
         )
-        offset, limit = params["offset"], params["limit"]
-        page = list(conversations[offset : offset + limit + 1])
         return Response(
-            {
-                "object": "list",
-                "data": [summary_payload(c) for c in page[:limit]],
-                "offset": offset,
-                "limit": limit,
-                "hasMore": len(page) > limit,
-            }
+            page_payload(
+                conversations,
+                offset=params["offset"],
+                limit=params["limit"],
+                render=summary_payload,
+            )
         )
 
 

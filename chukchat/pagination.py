@@ -1,0 +1,23 @@
+"""One shape for every paginated list in the API: `{"object": "list", "data", "offset",
+"limit", "hasMore"}`, read with one query (a row past the page says whether there is more)."""
+
+from collections.abc import Callable
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+
+
+class PageSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+def page_payload(queryset: QuerySet, *, offset: int, limit: int, render: Callable) -> dict:
+    rows = list(queryset[offset : offset + limit + 1])
+    return {
+        "object": "list",
+        "data": [render(row) for row in rows[:limit]],
+        "offset": offset,
+        "limit": limit,
+        "hasMore": len(rows) > limit,
+    }
