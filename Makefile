@@ -43,6 +43,7 @@ worker: install
 	$(BIN)/celery -A chukchat worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2} -B
 
 test: install-test
+	@bash scripts/system_packages.sh
 	@source <($(BIN)/python scripts/test_services.py) && \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -45,10 +45,10 @@ async def transcriptions_create(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request, allow_session=True)
     limits = await db_call(limits_for_user, user_id=caller.user_id)
     form, files = await read_form(request, limits=limits)
-    upload, file_type = audio_upload(files, limits=limits)
     model_id, params = transcription_params(form, model_required=False)
     params["response_format"] = "verbose_json"  # the job keeps segments and times
     model = await resolve_model(model_id, kind=AiModel.Kind.TRANSCRIPTION)
+    upload, file_type = audio_upload(files, limits=limits)
     job = await db_call(
         job_create,
         owner_id=caller.user_id,

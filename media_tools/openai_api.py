@@ -63,9 +63,9 @@ async def audio_transcriptions(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request)
     limits = await db_call(limits_for_user, user_id=caller.user_id)
     form, files = await read_form(request, limits=limits)
-    upload, file_type = audio_upload(files, limits=limits)
     model_id, params = transcription_params(form, model_required=True)
     model = await resolve_model(model_id, kind=AiModel.Kind.TRANSCRIPTION)
+    upload, file_type = audio_upload(files, limits=limits)
     job = await db_call(
         job_create,
         owner_id=caller.user_id,
