@@ -303,7 +303,7 @@ MEDIA_MAX_COMPRESSION_RATIO = env_int("CHUK_MEDIA_MAX_COMPRESSION_RATIO", 200)
 # Each conversion runs in a child process with these limits (CPU seconds, address space, wall).
 MEDIA_CONVERT_CPU_SECONDS = env_int("CHUK_MEDIA_CONVERT_CPU_SECONDS", 60)
 MEDIA_CONVERT_MEMORY_BYTES = env_int("CHUK_MEDIA_CONVERT_MEMORY_BYTES", 1536 * 1024 * 1024)
-MEDIA_CONVERT_WALL_SECONDS = env_int("CHUK_MEDIA_CONVERT_WALL_SECONDS", 120)
+MEDIA_CONVERT_WALL_SECONDS = env_float("CHUK_MEDIA_CONVERT_WALL_SECONDS", 120.0)
 MEDIA_CONVERT_PRICE = Decimal(env("CHUK_MEDIA_CONVERT_PRICE", "0"))  # USD per conversion
 # Celery's limits for one media job (the soft one fails the job cleanly).
 MEDIA_JOB_SOFT_TIME_LIMIT = env_int("CHUK_MEDIA_JOB_SOFT_TIME_LIMIT", 15 * 60)

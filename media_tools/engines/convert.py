@@ -82,7 +82,7 @@ def convert_file(
         )
     except subprocess.TimeoutExpired:
         raise MediaError(
-            "conversion_limit", f"The conversion took longer than {wall} seconds and was stopped."
+            "conversion_limit", f"The conversion took longer than {wall:g} seconds and was stopped."
         ) from None
     lines = child.stdout.strip().splitlines()
     if child.returncode != 0 or not lines:

@@ -4,6 +4,7 @@ the media storage in a fresh folder per test so every leftover file can be seen.
 
 import shutil
 import subprocess
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -171,24 +172,38 @@ class WorkerLog:
     """The media jobs the real worker ran (not inline): what a test checks it went through."""
 
     def __init__(self) -> None:
-        self.job_ids: list[str] = []
+        self.job_ids: list[str] = []  # started, in order
+        self.finished: dict[str, str] = {}  # job id -> what the run returned
 
-    def record(self, sender=None, task=None, args=None, **kwargs) -> None:
+    def started(self, sender=None, task=None, args=None, **kwargs) -> None:
         if task.name == "media_tools.tasks.run_media_job" and not task.request.is_eager:
             self.job_ids.append(args[0])
+
+    def ended(self, sender=None, task=None, args=None, retval=None, **kwargs) -> None:
+        if task.name == "media_tools.tasks.run_media_job" and not task.request.is_eager:
+            self.finished[args[0]] = retval
+
+    def wait_until_ran(self, job_id: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while job_id not in self.finished:
+            assert time.monotonic() < deadline, f"the worker did not finish running {job_id}"
+            time.sleep(0.02)
+        return self.finished[job_id]
 
 
 @pytest.fixture
 def worker(_celery_worker, settings):
     """A real Celery worker (a thread of this process, consuming from Redis): jobs go through
     the broker instead of running inline."""
-    from celery.signals import task_prerun
+    from celery.signals import task_postrun, task_prerun
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     log = WorkerLog()
-    task_prerun.connect(log.record, weak=False)
+    task_prerun.connect(log.started, weak=False)
+    task_postrun.connect(log.ended, weak=False)
     yield log
-    task_prerun.disconnect(log.record)
+    task_prerun.disconnect(log.started)
+    task_postrun.disconnect(log.ended)
 
 
 @pytest.fixture(scope="session")
