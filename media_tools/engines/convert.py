@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 DOCUMENT_TARGETS = ("markdown",)
 IMAGE_TARGETS = ("png", "jpeg", "webp")
+# How running out of address space shows in a child's last words (Python, C++, OpenBLAS).
+MEMORY_FAILURES = ("MemoryError", "bad_alloc", "Memory allocation", "Cannot allocate memory")
 # Variables the child may see: no secrets, one thread per numeric library.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TMPDIR")
 
@@ -93,7 +95,7 @@ def convert_file(
                 f"The conversion used more than {settings.MEDIA_CONVERT_CPU_SECONDS} seconds "
                 "of CPU time and was stopped.",
             )
-        if "MemoryError" in child.stderr:
+        if any(sign in child.stderr for sign in MEMORY_FAILURES):
             raise MediaError(
                 "conversion_limit", "The conversion needed more memory than it is allowed."
             )

@@ -75,6 +75,8 @@ def to_markdown(path: Path, spec: dict) -> dict:
     except MemoryError:
         raise
     except Exception as error:
+        if "bad_alloc" in str(error):
+            raise MemoryError() from error
         raise ConversionError(
             "corrupt_file", f"The file could not be read as {source.upper()}: {_reason(error)}"
         ) from error
@@ -93,18 +95,20 @@ def to_image(path: Path, spec: dict) -> dict:
     from PIL import Image, ImageOps
 
     max_pixels = int(spec["max_pixels"])
-    Image.MAX_IMAGE_PIXELS = max_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     target = spec["target"]
     try:
+        # Opening reads the header alone: a bomb is refused, with its size, before a pixel is
+        # decoded; Pillow's own check stays on for the decoding.
+        Image.MAX_IMAGE_PIXELS = None
         with Image.open(path) as image:
-            # The header alone tells the size: a bomb is refused before a pixel is decoded.
             if image.width * image.height > max_pixels:
                 raise ConversionError(
                     "decompression_bomb",
                     f"The image is {image.width}x{image.height} pixels, more than the "
                     f"{max_pixels} allowed: refused as a decompression bomb.",
                 )
+            Image.MAX_IMAGE_PIXELS = max_pixels
             image.seek(0)
             image.load()
             image = ImageOps.exif_transpose(image)  # keep the orientation EXIF described
