@@ -100,7 +100,6 @@ upstream = "fake:tokens=4"
 """
 
 
-
 @pytest.fixture
 def media_root(tmp_path, settings) -> Path:
     root = tmp_path / "media"
@@ -212,7 +211,5 @@ def spoken_wav(tmp_path_factory) -> bytes:
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is missing: `make test` installs it (scripts/system_packages.sh)")
     path = tmp_path_factory.mktemp("speech") / "sentence.wav"
-    subprocess.run(
-        ["espeak-ng", "-s", "130", "-v", "en-us", "-w", str(path), SENTENCE], check=True
-    )
+    subprocess.run(["espeak-ng", "-s", "130", "-v", "en-us", "-w", str(path), SENTENCE], check=True)
     return path.read_bytes()

@@ -15,7 +15,6 @@ def stored_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-
 def wait_for_job(http, job_id: str, timeout: float = 60.0) -> dict:
     """The job as GET /v1/media/jobs/{id} shows it once it has finished."""
     deadline = time.monotonic() + timeout

@@ -59,7 +59,8 @@ def test_the_demo_image_model_draws_a_labelled_placeholder(http):
 
 def test_nobody_else_can_see_touch_or_download_a_job(http, gateway_url, media_catalogue):
     job = wait_for_job(
-        http, http.post("/v1/media/images", json={"model": "fake-dalle", "prompt": "x"}).json()["id"]
+        http,
+        http.post("/v1/media/images", json={"model": "fake-dalle", "prompt": "x"}).json()["id"],
     )
     file_url = http.get(f"/v1/media/jobs/{job['id']}/result").json()["files"][0]["url"]
     _, bob_key = api_key_create(user=UserFactory(email="bob@example.com"), name="bob")
@@ -90,9 +91,7 @@ def test_signed_links_cannot_be_forged_and_expire(http, settings):
     assert expired.status_code == 403 and expired.json()["error"]["code"] == "url_expired"
 
 
-def test_cancelling_a_running_job_charges_nothing_and_keeps_nothing(
-    worker, http, dora, media_root
-):
+def test_cancelling_a_running_job_charges_nothing_and_keeps_nothing(worker, http, dora, media_root):
     job = http.post("/v1/media/images", json={"model": "slow-dalle", "prompt": "slow"}).json()
     deadline = time.monotonic() + 10
     while http.get(f"/v1/media/jobs/{job['id']}").json()["status"] == "queued":

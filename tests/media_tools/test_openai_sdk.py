@@ -80,7 +80,8 @@ def test_sdk_plain_text_formats(sdk, spoken_wav, response_format):
 def test_sdk_transcription_errors_are_openai_errors(sdk):
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.audio.transcriptions.create(
-            model="local-transcription", file=("notes.wav", b"just some text, not audio", "audio/wav")
+            model="local-transcription",
+            file=("notes.wav", b"just some text, not audio", "audio/wav"),
         )
     assert caught.value.code == "unsupported_file_type"
     with pytest.raises(openai.NotFoundError) as caught:

@@ -64,9 +64,7 @@ def test_provider_transcribes_what_was_uploaded(http, spoken_wav, upstream):
     assert sent["body"]["file_bytes"] == len(spoken_wav)
 
 
-def test_a_failing_provider_falls_back_to_the_offline_engine_and_its_price(
-    http, spoken_wav, dora
-):
+def test_a_failing_provider_falls_back_to_the_offline_engine_and_its_price(http, spoken_wav, dora):
     response = http.post(
         "/v1/media/transcriptions",
         files={"file": ("s.wav", spoken_wav, "audio/wav")},
