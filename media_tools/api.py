@@ -14,7 +14,7 @@ from aiapi.chat_service import resolve_model
 from aiapi.models import AiModel
 from aiapi.openai_api import api_caller
 from chukchat.db_threads import db_call
-from chukchat.errors import json_response
+from chukchat.errors import ApiError, json_response
 from chukchat.json_body import parse_json_body
 from media_tools.inputs import (
     audio_upload,
@@ -24,7 +24,7 @@ from media_tools.inputs import (
     read_form,
     transcription_params,
 )
-from media_tools.jobs import job_cancel, job_create, job_delete
+from media_tools.jobs import job_create, job_discard
 from media_tools.limits import limits_for_user
 from media_tools.models import MediaJob
 from media_tools.payloads import job_payload
@@ -113,12 +113,8 @@ async def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     if request.method == "GET":
         job = await db_call(job_for_owner, owner_id=caller.user_id, job_id=job_id)
         return json_response(job_payload(job))
-    job = await db_call(job_for_owner, owner_id=caller.user_id, job_id=job_id)
-    if job.is_finished:
-        await db_call(job_delete, owner_id=caller.user_id, job_id=job_id)
-        return HttpResponse(status=204)
-    job = await db_call(job_cancel, owner_id=caller.user_id, job_id=job_id)
-    return json_response(job_payload(job))
+    job = await db_call(job_discard, owner_id=caller.user_id, job_id=job_id)
+    return json_response(job_payload(job)) if job is not None else HttpResponse(status=204)
 
 
 @require_GET
@@ -157,7 +153,5 @@ async def signed_file(request: HttpRequest, token: str) -> HttpResponse:
     job_id, index = signed_file_target(token)
     job = await db_call(MediaJob.objects.filter(pk=job_id).first)
     if job is None:
-        from chukchat.errors import ApiError
-
         raise ApiError(404, "not_found", "No such file.")
     return await _file_response(job, index)

@@ -260,13 +260,15 @@ def job_cancel(*, owner_id: int, job_id: uuid.UUID | str) -> MediaJob:
     return job
 
 
-def job_delete(*, owner_id: int, job_id: uuid.UUID | str) -> None:
-    """Forget a finished job of the owner's, with its files."""
+def job_discard(*, owner_id: int, job_id: uuid.UUID | str) -> MediaJob | None:
+    """What DELETE does: a queued or running job is cancelled (and returned as it now is); a
+    finished one is forgotten with its files (None)."""
     job = job_for_owner(owner_id=owner_id, job_id=job_id)
     if not job.is_finished:
-        raise ApiError(409, "job_active", "The job is still running; cancel it first.")
+        return job_cancel(owner_id=owner_id, job_id=job.pk)
     MediaJob.objects.filter(pk=job.pk).delete()
     delete_files(job_file_names(job))
+    return None
 
 
 def media_expire(*, now=None) -> int:
