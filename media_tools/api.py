@@ -10,28 +10,17 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from aiapi.chat_service import resolve_model
-from aiapi.models import AiModel
 from aiapi.openai_api import api_caller
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError, json_response
-from chukchat.json_body import parse_json_body
-from media_tools.inputs import (
-    audio_upload,
-    convert_params,
-    convertible_upload,
-    image_params,
-    read_form,
-    transcription_params,
-)
-from media_tools.jobs import job_create, job_discard
-from media_tools.limits import limits_for_user
+from media_tools.jobs import job_discard
 from media_tools.models import MediaJob
 from media_tools.payloads import job_payload
 from media_tools.results import result_file, result_payload
 from media_tools.selectors import job_for_owner
 from media_tools.signed_urls import signed_file_target
 from media_tools.storage import read_file
+from media_tools.submissions import submit_conversion, submit_images, submit_transcription
 
 
 def _accepted(job: MediaJob) -> HttpResponse:
@@ -43,68 +32,19 @@ def _accepted(job: MediaJob) -> HttpResponse:
 @require_POST
 async def transcriptions_create(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request, allow_session=True)
-    limits = await db_call(limits_for_user, user_id=caller.user_id)
-    form, files = await read_form(request, limits=limits)
-    model_id, params = transcription_params(form, model_required=False)
-    params["response_format"] = "verbose_json"  # the job keeps segments and times
-    model = await resolve_model(model_id, kind=AiModel.Kind.TRANSCRIPTION)
-    upload, file_type = audio_upload(files, limits=limits)
-    job = await db_call(
-        job_create,
-        owner_id=caller.user_id,
-        api_key_id=caller.api_key_id,
-        kind=MediaJob.Kind.TRANSCRIPTION,
-        limits=limits,
-        params=params,
-        model=model,
-        upload=upload,
-        upload_name=upload.name or "",
-        upload_size=upload.size,
-        file_type=file_type,
-    )
-    return _accepted(job)
+    return _accepted(await submit_transcription(request, caller=caller, openai_form=False))
 
 
 @require_POST
 async def images_create(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request, allow_session=True)
-    limits = await db_call(limits_for_user, user_id=caller.user_id)
-    model_id, params = image_params(
-        parse_json_body(request), limits=limits, with_response_format=False
-    )
-    model = await resolve_model(model_id, kind=AiModel.Kind.IMAGE)
-    job = await db_call(
-        job_create,
-        owner_id=caller.user_id,
-        api_key_id=caller.api_key_id,
-        kind=MediaJob.Kind.IMAGE,
-        limits=limits,
-        params=params,
-        model=model,
-    )
-    return _accepted(job)
+    return _accepted(await submit_images(request, caller=caller, with_response_format=False))
 
 
 @require_POST
 async def convert_create(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request, allow_session=True)
-    limits = await db_call(limits_for_user, user_id=caller.user_id)
-    form, files = await read_form(request, limits=limits)
-    upload, file_type = convertible_upload(files, limits=limits)
-    params = convert_params(form, file_type=file_type)
-    job = await db_call(
-        job_create,
-        owner_id=caller.user_id,
-        api_key_id=caller.api_key_id,
-        kind=MediaJob.Kind.CONVERT,
-        limits=limits,
-        params=params,
-        upload=upload,
-        upload_name=upload.name or "",
-        upload_size=upload.size,
-        file_type=file_type,
-    )
-    return _accepted(job)
+    return _accepted(await submit_conversion(request, caller=caller))
 
 
 @require_http_methods(["GET", "DELETE"])

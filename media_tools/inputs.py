@@ -16,6 +16,7 @@ from media_tools.sniff import AUDIO, DOCUMENTS, IMAGES, FileType, sniff
 
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024  # room for the form's other fields and boundaries
 TRANSCRIPTION_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+TIMESTAMPED_FORMATS = ("verbose_json", "srt", "vtt")  # these need segments with times
 IMAGE_RESPONSE_FORMATS = ("url", "b64_json")
 CONVERT_TARGETS = {"markdown": "markdown", "md": "markdown", "png": "png", "jpeg": "jpeg",
                    "jpg": "jpeg", "webp": "webp"}  # fmt: skip
@@ -111,7 +112,10 @@ def transcription_params(form, *, model_required: bool) -> tuple[str, dict]:
             f"response_format must be one of {', '.join(TRANSCRIPTION_FORMATS)}",
             param="response_format",
         )
-    params: dict = {"response_format": response_format}
+    params: dict = {
+        "response_format": response_format,
+        "timestamps": response_format in TIMESTAMPED_FORMATS,
+    }
     for name, limit in (("language", 16), ("prompt", 2000)):
         value = _optional_text(form, name, max_length=limit)
         if value is not None:

@@ -12,20 +12,16 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from aiapi.chat_service import resolve_model
-from aiapi.models import AiModel
 from aiapi.openai_api import api_caller
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError, json_response
-from chukchat.json_body import parse_json_body
 from media_tools.errors import api_error_for
-from media_tools.inputs import audio_upload, image_params, read_form, transcription_params
-from media_tools.jobs import job_cancel, job_create
-from media_tools.limits import limits_for_user
+from media_tools.jobs import job_cancel
 from media_tools.models import MediaJob
 from media_tools.selectors import job_wait_finished
 from media_tools.signed_urls import signed_file_url
 from media_tools.storage import read_file
+from media_tools.submissions import submit_images, submit_transcription
 from media_tools.transcript_formats import transcription_response
 
 
@@ -61,51 +57,21 @@ def _headers(response: HttpResponse, job: MediaJob) -> HttpResponse:
 @require_POST
 async def audio_transcriptions(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request)
-    limits = await db_call(limits_for_user, user_id=caller.user_id)
-    form, files = await read_form(request, limits=limits)
-    model_id, params = transcription_params(form, model_required=True)
-    model = await resolve_model(model_id, kind=AiModel.Kind.TRANSCRIPTION)
-    upload, file_type = audio_upload(files, limits=limits)
-    job = await db_call(
-        job_create,
-        owner_id=caller.user_id,
-        api_key_id=caller.api_key_id,
-        kind=MediaJob.Kind.TRANSCRIPTION,
-        limits=limits,
-        params=params,
-        model=model,
-        upload=upload,
-        upload_name=upload.name or "",
-        upload_size=upload.size,
-        file_type=file_type,
-    )
+    job = await submit_transcription(request, caller=caller, openai_form=True)
     job = await _finished(job, caller.user_id)
-    return _headers(transcription_response(job, params["response_format"]), job)
+    return _headers(transcription_response(job, job.params["response_format"]), job)
 
 
 @csrf_exempt
 @require_POST
 async def images_generations(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request)
-    limits = await db_call(limits_for_user, user_id=caller.user_id)
-    model_id, params = image_params(
-        parse_json_body(request), limits=limits, with_response_format=True
-    )
-    model = await resolve_model(model_id, kind=AiModel.Kind.IMAGE)
-    job = await db_call(
-        job_create,
-        owner_id=caller.user_id,
-        api_key_id=caller.api_key_id,
-        kind=MediaJob.Kind.IMAGE,
-        limits=limits,
-        params=params,
-        model=model,
-    )
+    job = await submit_images(request, caller=caller, with_response_format=True)
     job = await _finished(job, caller.user_id)
     revised = job.result_data.get("revised_prompts") or []
     data = []
     for index, stored in enumerate(job.result_files):
-        if params["response_format"] == "b64_json":
+        if job.params["response_format"] == "b64_json":
             raw = await db_call(read_file, name=stored["name"])
             item = {"b64_json": base64.b64encode(raw).decode()}
         else:

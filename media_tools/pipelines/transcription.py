@@ -17,8 +17,6 @@ from media_tools.sniff import ALL
 from media_tools.storage import read_file
 from media_tools.worker_loop import run_async
 
-TIMESTAMPED_FORMATS = ("verbose_json", "srt", "vtt")
-
 
 def run_transcription(job: MediaJob, progress: Progress, stored: list[str]) -> Outcome:
     limits = media_limits(plan_slug=job.plan)
@@ -48,7 +46,7 @@ def run_transcription(job: MediaJob, progress: Progress, stored: list[str]) -> O
         language=params.get("language"),
         prompt=params.get("prompt"),
         temperature=params.get("temperature"),
-        timestamps=params.get("response_format", "verbose_json") in TIMESTAMPED_FORMATS,
+        timestamps=bool(params.get("timestamps")),
         progress=lambda fraction: progress(20 + int(fraction * 75)),
     )
     answered_by, result = run_async(route_transcription(model=job_model(job), request=request))

@@ -26,7 +26,7 @@ def test_sdk_transcribes_with_the_offline_engine_on_a_real_worker(
     assert stored_files(media_root) == []
 
 
-def test_sdk_transcription_json_conforms(sdk, http, spoken_wav):
+def test_sdk_transcription_json_conforms(sdk, http, spoken_wav, upstream):
     raw = sdk.audio.transcriptions.with_raw_response.create(
         model="fake-whisper", file=("a.wav", spoken_wav, "audio/wav")
     )
@@ -40,6 +40,8 @@ def test_sdk_transcription_json_conforms(sdk, http, spoken_wav):
         data={"model": "fake-whisper"},
     )
     assert_valid(response.json(), "CreateTranscriptionResponseJson")
+    asked = [r for r in upstream.requests() if r["path"] == "/v1/audio/transcriptions"]
+    assert [r["body"]["response_format"] for r in asked] == ["json", "json"]
 
 
 def test_sdk_verbose_json_has_segments_and_conforms(sdk, http, spoken_wav):

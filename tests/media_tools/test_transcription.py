@@ -62,6 +62,9 @@ def test_provider_transcribes_what_was_uploaded(http, spoken_wav, upstream):
     sent = [r for r in upstream.requests() if r["path"] == "/v1/audio/transcriptions"][-1]
     assert sent["model"] == "whisper-1" and sent["body"]["language"] == "en"
     assert sent["body"]["file_bytes"] == len(spoken_wav)
+    # The job keeps segments and times, so it asks the provider for them.
+    assert sent["body"]["response_format"] == "verbose_json"
+    assert result["data"]["segments"] == [{"start": 0.0, "end": 1.0, "text": result["text"]}]
 
 
 def test_a_failing_provider_falls_back_to_the_offline_engine_and_its_price(http, spoken_wav, dora):
