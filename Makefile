@@ -44,6 +44,7 @@ worker: install
 
 test: install-test
 	@mkdir -p var
+	@bash scripts/system_packages.sh
 	@source <($(BIN)/python scripts/test_services.py) && \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -37,6 +37,11 @@ _MODEL_FIELDS = {
     "context_window", "max_output_tokens", "input_price", "output_price", "image_price",
     "audio_minute_price", "active", "pro_only", "fallbacks", "sort_order",
 }  # fmt: skip
+# Model kinds a provider kind can serve, where it cannot serve them all.
+KINDS_OFFERED = {
+    Provider.Kind.LOCAL: (AiModel.Kind.TRANSCRIPTION,),
+    Provider.Kind.DEMO: (AiModel.Kind.CHAT, AiModel.Kind.EMBEDDING, AiModel.Kind.IMAGE),
+}
 _PRICE_FIELDS = ("input_price", "output_price", "image_price", "audio_minute_price")
 
 
@@ -215,11 +220,19 @@ def catalogue_load(*, text: str) -> LoadResult:
     known_models = {m["public_id"] for m in models} | set(
         AiModel.objects.values_list("public_id", flat=True)
     )
+    provider_kinds = dict(Provider.objects.values_list("name", "kind"))
+    provider_kinds.update({p["name"]: p["kind"] for p in providers})
     for index, model in enumerate(models):
         where = f"models[{index}] (id {model['public_id']!r})"
         if model["provider"] not in known_providers:
             raise CatalogueError(
                 f"{where}: field 'provider' names unknown provider {model['provider']!r}"
+            )
+        offered = KINDS_OFFERED.get(provider_kinds[model["provider"]])
+        if offered is not None and model["kind"] not in offered:
+            raise CatalogueError(
+                f"{where}: field 'kind' {model['kind']!r} is not offered by "
+                f"{provider_kinds[model['provider']]} providers (only {', '.join(offered)})"
             )
         for fallback in model["fallbacks"]:
             if fallback not in known_models:

@@ -15,6 +15,7 @@ class Provider(models.Model):
         ANTHROPIC = "anthropic"
         GOOGLE = "google"
         DEMO = "demo"
+        LOCAL = "local"  # engines that run on our own workers (offline transcription)
 
     name = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -14,7 +14,16 @@ from django.conf import settings
 from aiapi.events import ErrorEvent, Event, Meta
 from aiapi.models import AiModel
 from aiapi.providers import adapter_for
-from aiapi.providers.base import ChatRequest, EmbeddingRequest, EmbeddingResult, ProviderFailure
+from aiapi.providers.base import (
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResult,
+    ImageRequest,
+    ImageResult,
+    ProviderFailure,
+    TranscriptionRequest,
+    TranscriptionResult,
+)
 from aiapi.selectors import Catalogue, aactive_catalogue
 
 logger = logging.getLogger(__name__)
@@ -138,3 +147,46 @@ async def route_embeddings(
     from chukchat.errors import ApiError
 
     raise ApiError(event.status, event.code, event.message)
+
+
+async def _route_media(model: AiModel, call) -> tuple[AiModel, object]:
+    """`call(adapter, candidate)` on the model's provider, then its fallbacks, as for
+    embeddings: the first that answers wins; ApiError 502/504 when none does."""
+    failure: ProviderFailure | None = None
+    for candidate in candidates(model, await aactive_catalogue()):
+        adapter = adapter_for(candidate.provider)
+        if not adapter.is_configured():
+            failure = ProviderFailure("The provider has no credentials.", retryable=True)
+            continue
+        _, total_timeout = _timeouts(candidate)
+        try:
+            async with asyncio.timeout(total_timeout):
+                return candidate, await call(adapter, candidate)
+        except (ProviderFailure, TimeoutError) as error:
+            failure = _as_failure(error)
+            logger.warning(
+                "provider %s failed model %s: %s",
+                candidate.provider.name,
+                candidate.public_id,
+                failure.message,
+            )
+            if not failure.retryable:
+                break
+    event = _failure_event(failure)
+    from chukchat.errors import ApiError
+
+    raise ApiError(event.status, event.code, event.message)
+
+
+async def route_transcription(
+    *, model: AiModel, request: TranscriptionRequest
+) -> tuple[AiModel, TranscriptionResult]:
+    return await _route_media(
+        model, lambda adapter, candidate: adapter.transcribe(candidate.upstream, request)
+    )
+
+
+async def route_images(*, model: AiModel, request: ImageRequest) -> tuple[AiModel, ImageResult]:
+    return await _route_media(
+        model, lambda adapter, candidate: adapter.generate_images(candidate.upstream, request)
+    )

@@ -6,6 +6,7 @@ local-memory cache and eager Celery, so `make run` needs no external service. Se
 embedded mode; DEBUG is off unless DJANGO_DEBUG asks for it.
 """
 
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -205,6 +206,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.release_stale_reservations_task",
         "schedule": 60.0,
     },
+    "expire-media-results": {
+        "task": "media_tools.tasks.expire_media_task",
+        "schedule": env_float("CHUK_MEDIA_EXPIRY_INTERVAL_SECONDS", 600.0),
+    },
 }
 
 # --- Accounts (django-allauth) --------------------------------------------------------------
@@ -301,6 +306,41 @@ WS_AUTH_TIMEOUT_SECONDS = env_float("CHUK_WS_AUTH_TIMEOUT_SECONDS", 10.0)
 DEMO_TOKEN_DELAY = env_float("CHUK_DEMO_TOKEN_DELAY", 0.02)  # seconds between demo tokens
 MODEL_CATALOGUE_FILE = env("CHUK_MODEL_CATALOGUE", str(BASE_DIR / "aiapi" / "default_models.toml"))
 
+# --- Media tools ----------------------------------------------------------------------------
+DEFAULT_TRANSCRIPTION_MODEL = env("CHUK_DEFAULT_TRANSCRIPTION_MODEL", "local-transcription")
+DEFAULT_IMAGE_MODEL = env("CHUK_DEFAULT_IMAGE_MODEL", "demo-image")
+# Limits by plan slug; a plan this table does not name gets MEDIA_DEFAULT_PLAN's.
+MEDIA_DEFAULT_PLAN = "free"
+MEDIA_PLAN_LIMITS = {
+    "free": {
+        "max_upload_bytes": env_int("CHUK_MEDIA_FREE_MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        "max_audio_seconds": env_int("CHUK_MEDIA_FREE_MAX_AUDIO_SECONDS", 10 * 60),
+        "max_images": env_int("CHUK_MEDIA_FREE_MAX_IMAGES", 2),
+    },
+    "pro": {
+        "max_upload_bytes": env_int("CHUK_MEDIA_PRO_MAX_UPLOAD_BYTES", 100 * 1024 * 1024),
+        "max_audio_seconds": env_int("CHUK_MEDIA_PRO_MAX_AUDIO_SECONDS", 2 * 3600),
+        "max_images": env_int("CHUK_MEDIA_PRO_MAX_IMAGES", 10),
+    },
+}
+MEDIA_MAX_IMAGE_PIXELS = env_int("CHUK_MEDIA_MAX_IMAGE_PIXELS", 40_000_000)
+# Office documents are zip files: what they may unpack to, in all and per compressed byte.
+MEDIA_MAX_UNPACKED_BYTES = env_int("CHUK_MEDIA_MAX_UNPACKED_BYTES", 256 * 1024 * 1024)
+MEDIA_MAX_COMPRESSION_RATIO = env_int("CHUK_MEDIA_MAX_COMPRESSION_RATIO", 200)
+# Each conversion runs in a child process with these limits (CPU seconds, address space, wall).
+MEDIA_CONVERT_CPU_SECONDS = env_int("CHUK_MEDIA_CONVERT_CPU_SECONDS", 60)
+MEDIA_CONVERT_MEMORY_BYTES = env_int("CHUK_MEDIA_CONVERT_MEMORY_BYTES", 1536 * 1024 * 1024)
+MEDIA_CONVERT_WALL_SECONDS = env_float("CHUK_MEDIA_CONVERT_WALL_SECONDS", 120.0)
+MEDIA_CONVERT_PRICE = Decimal(env("CHUK_MEDIA_CONVERT_PRICE", "0"))  # USD per conversion
+# Celery's limits for one media job (the soft one fails the job cleanly).
+MEDIA_JOB_SOFT_TIME_LIMIT = env_int("CHUK_MEDIA_JOB_SOFT_TIME_LIMIT", 15 * 60)
+MEDIA_JOB_TIME_LIMIT = MEDIA_JOB_SOFT_TIME_LIMIT + 30
+MEDIA_STALE_JOB_SECONDS = env_int("CHUK_MEDIA_STALE_JOB_SECONDS", 3600)
+MEDIA_RESULT_TTL_SECONDS = env_int("CHUK_MEDIA_RESULT_TTL_SECONDS", 24 * 3600)
+MEDIA_URL_TTL_SECONDS = env_int("CHUK_MEDIA_URL_TTL_SECONDS", 3600)  # signed result links
+# How long POST /audio/transcriptions and /images/generations wait for their job.
+MEDIA_SYNC_WAIT_SECONDS = env_float("CHUK_MEDIA_SYNC_WAIT_SECONDS", 120.0)
+
 # --- Money ----------------------------------------------------------------------------------
 CURRENCY = "usd"
 SIGNUP_CREDIT_USD = Decimal(env("CHUK_SIGNUP_CREDIT_USD", "0"))
@@ -323,6 +363,14 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env("CHUK_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
+# Media jobs' uploads and results: private files, only ever served through the owner-checked or
+# signed routes of media_tools. Any Django storage class fits (S3-compatible: django-storages'
+# "storages.backends.s3.S3Storage" with its options as JSON, e.g. {"bucket_name": "chuk-media"}).
+STORAGES["media"] = {
+    "BACKEND": env("CHUK_MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+    "OPTIONS": json.loads(env("CHUK_MEDIA_STORAGE_OPTIONS", "null"))
+    or {"location": str(MEDIA_ROOT / "private")},
+}
 WHITENOISE_USE_FINDERS = DEBUG
 
 FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -11,6 +11,8 @@ urlpatterns = [
     path("v1/", include("accounts.urls")),
     path("v1/", include("aiapi.urls")),
     path("api/v1/", include("aiapi.urls")),
+    path("v1/", include("media_tools.urls")),
+    path("api/v1/", include("media_tools.urls")),
     # Unknown API routes answer in the API's JSON error format, never an HTML page.
     re_path(r"^(?:v1|api)/(?P<rest>.*)$", views.api_not_found),
 ]

@@ -22,6 +22,10 @@ def build_adapter(provider: Provider) -> Adapter:
     total = provider.total_timeout or settings.PROVIDER_TOTAL_TIMEOUT
     if provider.kind == Provider.Kind.DEMO:
         return DemoAdapter(provider_name=provider.name, token_delay=settings.DEMO_TOKEN_DELAY)
+    if provider.kind == Provider.Kind.LOCAL:
+        from aiapi.providers.local_adapter import LocalAdapter
+
+        return LocalAdapter(provider_name=provider.name)
     if not provider.get_api_key():
         return UnconfiguredAdapter(provider_name=provider.name)
     if provider.kind == Provider.Kind.ANTHROPIC:

@@ -11,7 +11,17 @@ import httpx2
 import orjson
 
 from aiapi.events import ContentDelta, Done, Event, ReasoningDelta, ToolCallDelta, Usage
-from aiapi.providers.base import ChatRequest, EmbeddingRequest, EmbeddingResult, ProviderFailure
+from aiapi.providers.base import (
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResult,
+    ImageRequest,
+    ImageResult,
+    ProviderFailure,
+    TranscriptionRequest,
+    TranscriptionResult,
+    not_offered,
+)
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -214,6 +224,12 @@ class AnthropicAdapter:
 
     async def embed(self, upstream: str, request: EmbeddingRequest) -> EmbeddingResult:
         raise ProviderFailure("Anthropic offers no embeddings.", retryable=False)
+
+    async def transcribe(self, upstream: str, request: TranscriptionRequest) -> TranscriptionResult:
+        raise not_offered("transcription")
+
+    async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult:
+        raise not_offered("image generation")
 
 
 def _message_events(message) -> list[Event]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +48,59 @@ class EmbeddingResult:
     prompt_tokens: int
 
 
+@dataclass(slots=True)
+class TranscriptionRequest:
+    audio: bytes  # the file as uploaded: what providers are sent
+    filename: str
+    content_type: str
+    pcm16k: bytes  # the same audio decoded to 16 kHz mono signed 16-bit: what local engines read
+    duration: float  # seconds
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    timestamps: bool = False  # segments with times wanted (verbose_json, srt, vtt)
+    # Called with the fraction done (0..1) by engines that know it; may raise to stop the work.
+    progress: Callable[[float], None] | None = None
+
+
+@dataclass(slots=True)
+class TranscriptSegment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(slots=True)
+class TranscriptWord:
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(slots=True)
+class TranscriptionResult:
+    text: str
+    language: str | None = None
+    segments: list[TranscriptSegment] = field(default_factory=list)
+    words: list[TranscriptWord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ImageRequest:
+    prompt: str
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class ImageResult:
+    images: list[bytes]  # encoded image files (PNG, JPEG or WEBP), as the provider made them
+    revised_prompts: list[str | None] = field(default_factory=list)
+
+
 class ProviderFailure(Exception):
     """A provider call failed before answering. `retryable` failures (5xx, 429, timeouts,
     refused connections, our own missing credentials) send routing on to the fallbacks."""
@@ -74,6 +127,17 @@ class Adapter(Protocol):
 
     async def embed(self, upstream: str, request: EmbeddingRequest) -> EmbeddingResult: ...
 
+    async def transcribe(
+        self, upstream: str, request: TranscriptionRequest
+    ) -> TranscriptionResult: ...
+
+    async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult: ...
+
+
+def not_offered(what: str) -> ProviderFailure:
+    """A provider asked for something it does not do: a catalogue mistake, not an outage."""
+    return ProviderFailure(f"This provider offers no {what}.", retryable=False)
+
 
 class UnconfiguredAdapter:
     """A provider with no credentials: routing skips it and goes on to the fallbacks."""
@@ -91,4 +155,10 @@ class UnconfiguredAdapter:
         raise ProviderFailure("The provider has no credentials.", retryable=True)
 
     async def embed(self, upstream: str, request: EmbeddingRequest) -> EmbeddingResult:
+        raise ProviderFailure("The provider has no credentials.", retryable=True)
+
+    async def transcribe(self, upstream: str, request: TranscriptionRequest) -> TranscriptionResult:
+        raise ProviderFailure("The provider has no credentials.", retryable=True)
+
+    async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult:
         raise ProviderFailure("The provider has no credentials.", retryable=True)

@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import math
 import re
+import textwrap
 from collections.abc import AsyncIterator
 
 from aiapi.events import ContentDelta, Done, Event, ReasoningDelta, Usage
-from aiapi.providers.base import ChatRequest, EmbeddingRequest, EmbeddingResult
+from aiapi.providers.base import (
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResult,
+    ImageRequest,
+    ImageResult,
+    TranscriptionRequest,
+    TranscriptionResult,
+    not_offered,
+)
 from aiapi.token_count import estimate_prompt_tokens, estimate_text_tokens
 
 EMBEDDING_DIMENSIONS = 256
+DEMO_IMAGE_SIZE = 512
+DEMO_IMAGE_MAX_SIDE = 1024
 _WORDS = re.compile(r"\S+\s*")
 
 
@@ -69,6 +82,41 @@ def demo_embedding(text: str, dimensions: int) -> list[float]:
     return [v / norm for v in values]
 
 
+def _demo_image_size(size: str | None) -> tuple[int, int]:
+    width, _, height = (size or "").partition("x")
+    if width.isdigit() and height.isdigit():
+        return (
+            max(64, min(int(width), DEMO_IMAGE_MAX_SIDE)),
+            max(64, min(int(height), DEMO_IMAGE_MAX_SIDE)),
+        )
+    return DEMO_IMAGE_SIZE, DEMO_IMAGE_SIZE
+
+
+def demo_image(prompt: str, index: int, size: str | None) -> bytes:
+    """A placeholder PNG that says, on the picture itself, that it is a demo and not AI art:
+    a colour derived from the prompt, hatched, with the words DEMO IMAGE and the prompt."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = _demo_image_size(size)
+    digest = hashlib.sha256(f"{prompt}:{index}".encode()).digest()
+    background = (64 + digest[0] // 2, 64 + digest[1] // 2, 64 + digest[2] // 2)
+    image = Image.new("RGB", (width, height), background)
+    draw = ImageDraw.Draw(image)
+    for offset in range(-height, width, 24):
+        draw.line([(offset, height), (offset + height, 0)], fill=(255, 255, 255), width=2)
+    banner = max(48, height // 4)
+    top = (height - banner) // 2
+    draw.rectangle([0, top, width, top + banner], fill=(20, 20, 20))
+    title = ImageFont.load_default(size=max(14, banner // 3))
+    small = ImageFont.load_default(size=max(10, banner // 8))
+    draw.text((width // 2, top + banner // 3), "DEMO IMAGE", font=title, anchor="mm", fill="white")
+    caption = textwrap.shorten(f"not AI-generated. Prompt: {prompt}", width=max(20, width // 9))
+    draw.text((width // 2, top + 3 * banner // 4), caption, font=small, anchor="mm", fill="white")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
 class DemoAdapter:
     def __init__(self, *, provider_name: str, token_delay: float) -> None:
         self.provider_name = provider_name
@@ -110,3 +158,12 @@ class DemoAdapter:
             vectors=[demo_embedding(text, dimensions) for text in request.input],
             prompt_tokens=sum(estimate_text_tokens(text) for text in request.input),
         )
+
+    async def transcribe(self, upstream: str, request: TranscriptionRequest) -> TranscriptionResult:
+        raise not_offered("transcription")
+
+    async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult:
+        images = await asyncio.to_thread(
+            lambda: [demo_image(request.prompt, i, request.size) for i in range(request.n)]
+        )
+        return ImageResult(images=images, revised_prompts=[None] * request.n)

@@ -3,6 +3,8 @@ OpenAI-compatible endpoint), through the official `openai` async client."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import AsyncIterator
 
 import httpx2
@@ -14,10 +16,18 @@ from aiapi.providers.base import (
     ChatRequest,
     EmbeddingRequest,
     EmbeddingResult,
+    ImageRequest,
+    ImageResult,
     ProviderFailure,
+    TranscriptionRequest,
+    TranscriptionResult,
+    TranscriptSegment,
+    TranscriptWord,
 )
 
 GOOGLE_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+# A generated image the provider links to rather than inlines is fetched, up to this size.
+MAX_PROVIDER_IMAGE_BYTES = 64 * 1024 * 1024
 
 
 def failure_from(error: Exception) -> ProviderFailure:
@@ -52,15 +62,16 @@ class OpenAIAdapter:
         self._api_key = api_key
         if not base_url and kind == "google":
             base_url = GOOGLE_OPENAI_BASE_URL
+        self.http = httpx2.AsyncClient(
+            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+            timeout=httpx2.Timeout(total_timeout, connect=connect_timeout),
+        )
         self.client = openai.AsyncOpenAI(
             api_key=api_key or "unset",
             base_url=base_url or None,
             max_retries=0,  # routing decides what to try next
             timeout=httpx2.Timeout(total_timeout, connect=connect_timeout),
-            http_client=httpx2.AsyncClient(
-                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
-                timeout=httpx2.Timeout(total_timeout, connect=connect_timeout),
-            ),
+            http_client=self.http,
         )
 
     def is_configured(self) -> bool:
@@ -152,6 +163,91 @@ class OpenAIAdapter:
             ) from error
         usage = data.get("usage") or {}
         return EmbeddingResult(vectors=vectors, prompt_tokens=usage.get("prompt_tokens") or 0)
+
+    async def transcribe(self, upstream: str, request: TranscriptionRequest) -> TranscriptionResult:
+        # verbose_json only when times are wanted: newer transcription models answer json alone.
+        params: dict = {
+            "model": upstream,
+            "file": (request.filename, request.audio, request.content_type),
+            "response_format": "verbose_json" if request.timestamps else "json",
+        }
+        for name in ("language", "prompt", "temperature"):
+            value = getattr(request, name)
+            if value is not None:
+                params[name] = value
+        try:
+            raw = await self.client.audio.transcriptions.with_raw_response.create(**params)
+        except openai.OpenAIError as error:
+            raise failure_from(error) from error
+        try:
+            data = orjson.loads(raw.http_response.content)
+            return TranscriptionResult(
+                text=str(data["text"]).strip(),
+                language=data.get("language"),
+                segments=[
+                    TranscriptSegment(
+                        start=float(s["start"]), end=float(s["end"]), text=str(s["text"]).strip()
+                    )
+                    for s in data.get("segments") or ()
+                ],
+                words=[
+                    TranscriptWord(
+                        word=str(w["word"]), start=float(w["start"]), end=float(w["end"])
+                    )
+                    for w in data.get("words") or ()
+                ],
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise ProviderFailure(
+                "The provider sent a response we could not read.", retryable=False
+            ) from error
+
+    async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult:
+        # No response_format: older models default to URLs, newer ones only inline; both are read.
+        params: dict = {"model": upstream, "prompt": request.prompt, "n": request.n}
+        for name in ("size", "quality", "style", "user"):
+            value = getattr(request, name)
+            if value is not None:
+                params[name] = value
+        try:
+            raw = await self.client.images.with_raw_response.generate(**params)
+        except openai.OpenAIError as error:
+            raise failure_from(error) from error
+        try:
+            items = orjson.loads(raw.http_response.content)["data"]
+            images = [await self._image_bytes(item) for item in items]
+            revised = [item.get("revised_prompt") for item in items]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error) as error:
+            raise ProviderFailure(
+                "The provider sent a response we could not read.", retryable=False
+            ) from error
+        if not images:
+            raise ProviderFailure("The provider sent no image.", retryable=False)
+        return ImageResult(images=images, revised_prompts=revised)
+
+    async def _image_bytes(self, item: dict) -> bytes:
+        if item.get("b64_json"):
+            return base64.b64decode(item["b64_json"], validate=True)
+        url = item.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ValueError("an image item has neither b64_json nor an http(s) url")
+        try:
+            async with self.http.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise ProviderFailure(
+                        f"The provider's image link answered HTTP {response.status_code}.",
+                        retryable=False,
+                    )
+                body = bytearray()
+                async for piece in response.aiter_bytes():
+                    body.extend(piece)
+                    if len(body) > MAX_PROVIDER_IMAGE_BYTES:
+                        raise ProviderFailure("The provider's image is too large.", retryable=False)
+                return bytes(body)
+        except httpx2.HTTPError as error:
+            raise ProviderFailure(
+                "The provider's image could not be fetched.", retryable=True
+            ) from error
 
 
 def _reasoning_of(obj: dict) -> str | None:
