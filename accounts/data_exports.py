@@ -19,8 +19,9 @@ def personal_data_sections():
     """Each app's export and erase functions, in the order erasing must run."""
     from accounts import personal_data as account
     from aiapi import personal_data as chat
+    from media_tools import personal_data as media
 
-    return [("chat", chat), ("account", account)]
+    return [("media", media), ("chat", chat), ("account", account)]
 
 
 def export_build(*, user: User) -> dict:

@@ -1,8 +1,8 @@
 """The Chuk chat WebSocket, `/v1/ai/chat/ws`.
 
 One socket carries many requests at once. Client frames: `chat` (a turn, see
-aiapi/chuk_chat.py), `cancel`, `resume`, `ping`, and `auth` when the socket was opened without
-credentials. Server frames carry the request's `id` and a `seq` (the event's index): `meta`,
+aiapi/chuk_chat.py), `cancel`, `resume`, `ping`, `job` (watch a media job's progress), and
+`auth` when the socket was opened without credentials. Server frames carry the request's `id` and a `seq` (the event's index): `meta`,
 `text`, `reasoning`, `usage`, then `done` or `error`; and `pong`. A bad frame gets an `error`
 frame and the socket stays open; a socket that never authenticates is closed with 4401.
 
@@ -29,7 +29,11 @@ from aiapi import chuk_render
 from aiapi.chat_service import Caller
 from aiapi.chuk_chat import ChukTurn, parse_turn, start_turn
 from aiapi.stream_journal import StreamInUse, StreamNotFound, journal
+from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
+from media_tools.events import job_group
+from media_tools.payloads import job_payload
+from media_tools.selectors import job_for_owner
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +135,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.streams: set[str] = set()  # ids of streams this socket started and still runs
         self.followers: dict[str, asyncio.Task] = {}  # resumed streams being replayed here
         self.auth_timer: asyncio.Task | None = None
+        self.job_groups: set[str] = set()  # media jobs this socket watches
         await self.accept()
         token = bearer_token(_header(self.scope, b"authorization"))
         if token is None:
@@ -172,6 +177,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.auth_timer.cancel()
         for task in self.followers.values():
             task.cancel()
+        for group in self.job_groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
         if self.caller is None:
             return
         for stream_id in self.streams:
@@ -229,6 +236,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if kind == "auth":
             await self.send_frame('{"type":"auth","ok":true}')
+            return
+        if kind == "job":
+            await self._watch_job(message.get("id"))
             return
         if kind not in ("chat", "cancel", "resume"):
             await self.send_frame(
@@ -340,6 +350,41 @@ class ChatConsumer(AsyncWebsocketConsumer):
             turn.call, conversation_id=turn.conversation_id, message_id=turn.answer_id
         )
         await emit(frame("done", stream_id, {**fields, "cancelled": True}, seq), last=True)
+
+    async def _watch_job(self, job_id) -> None:
+        """Subscribes the socket to a media job's status and progress. Joined before the job is
+        read, so no change can fall between the first frame and the pushes."""
+        if not isinstance(job_id, str) or not job_id:
+            await self.send_frame(
+                error_frame(None, "invalid_frame", "A job frame needs the job's id.")
+            )
+            return
+        try:
+            group = job_group(job_id)
+        except ValueError:
+            await self.send_frame(
+                error_frame(job_id, "job_not_found", f"No media job '{job_id}'.", 404)
+            )
+            return
+        await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            job = await db_call(job_for_owner, owner_id=self.caller.user_id, job_id=job_id)
+        except ApiError as error:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            await self.send_frame(error_frame(job_id, error.code, error.message, error.status))
+            return
+        self.job_groups.add(group)
+        await self.media_job({"job": job_payload(job)})
+
+    async def media_job(self, event: dict) -> None:
+        """A media job's change, pushed by the worker through the channel layer."""
+        job = event["job"]
+        await self.send_frame(orjson.dumps({"type": "job", "id": job["id"], "job": job}).decode())
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            group = job_group(job["id"])
+            if group in self.job_groups:
+                self.job_groups.discard(group)
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def _cancel(self, stream_id: str) -> None:
         run = _running.get((self.caller.user_id, stream_id))

@@ -16,8 +16,24 @@ from tests.factories import UserFactory
 
 
 @pytest.fixture
-def carols_history(http, carol):
-    """Carol has chatted (a saved conversation and a plain call) and holds two keys."""
+def media_root(tmp_path, settings):
+    root = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "media": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
+    }
+    return root
+
+
+@pytest.fixture
+def carols_history(http, carol, media_root):
+    """Carol has chatted (a saved conversation and a plain call), made an image, and holds
+    two keys."""
+    image = http.post("/v1/media/images", json={"model": "demo-image", "prompt": "carol's cat"})
+    assert http.get(f"/v1/media/jobs/{image.json()['id']}").json()["status"] == "succeeded"
     saved = http.post(
         "/v1/ai/chat",
         json={"model": "fast", "conversation_id": "new", "content": "My secret plan for Tuesday"},
@@ -70,7 +86,9 @@ def test_an_export_holds_my_data_and_nobody_elses(carol, carol_key, carols_histo
     }
     [conversation] = archive["chat"]["conversations"]
     assert conversation["messages"][0]["content"] == "My secret plan for Tuesday"
-    assert len(archive["chat"]["usage"]) == 2
+    assert len(archive["chat"]["usage"]) == 3
+    [job] = archive["media"]["jobs"]
+    assert job["params"]["prompt"] == "carol's cat"
     text = download.content.decode()
     assert "dave" not in text.lower() and "Dave's diary" not in text
     from accounts.api_keys import hash_key
@@ -126,7 +144,7 @@ def rows_mentioning(needles: list[str]) -> list[str]:
 
 
 def test_deleting_my_account_leaves_no_personal_data_behind(
-    carol, carol_key, carols_history, dave_history
+    carol, carol_key, carols_history, dave_history, media_root
 ):
     browser = signed_in(carol)
     browser.post("/v1/user/exports")
@@ -154,6 +172,7 @@ def test_deleting_my_account_leaves_no_personal_data_behind(
     assert LedgerEntry.objects.filter(account__user=carol).count() >= 2
     assert balance_of(user=carol) == balance_before == ledger_sum(user=carol)
     assert not default_storage.exists(export_file)
+    assert [p for p in media_root.rglob("*") if p.is_file()] == []  # the image is gone too
     # Signed out, the key is dead, and dave keeps everything of his.
     assert browser.get("/v1/user/usage").status_code == 401
     assert (

@@ -411,7 +411,9 @@ async def test_a_stream_nobody_comes_back_for_is_stopped_after_the_grace_period(
     await socket.disconnect()
 
     await wait_until(lambda: upstream.requests()[-1].get("client_disconnected"), timeout=4)
-    record = await UsageRecord.objects.aget(request_id=meta["requestId"])
+    settled = UsageRecord.objects.filter(request_id=meta["requestId"])
+    await wait_until(settled.exists, timeout=4)  # settling follows the provider's close
+    record = await settled.aget()
     assert record.status == "cancelled" and 0 < record.completion_tokens < 400
 
 

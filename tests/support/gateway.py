@@ -41,6 +41,10 @@ base_url = "{anthropic_base}"
 api_key = "sk-ant-fake"
 
 [[providers]]
+name = "demo"
+kind = "demo"
+
+[[providers]]
 name = "down"
 kind = "openai_compatible"
 base_url = "http://127.0.0.1:1/v1"
@@ -184,6 +188,13 @@ provider = "fake"
 upstream = "fake-embedding"
 kind = "embedding"
 input_price = 0.02
+
+[[models]]
+id = "demo-image"
+provider = "demo"
+upstream = "demo-image"
+kind = "image"
+image_price = 0.002
 
 [[models]]
 id = "retired"
