@@ -26,6 +26,7 @@ from tests.aiapi.conftest import (  # noqa: F401  (fixtures shared with the gate
     catalogue,
     gateway_server,
     gateway_url,
+    sdk,
     upstream,
 )
 

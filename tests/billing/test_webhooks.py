@@ -65,9 +65,7 @@ def test_the_same_session_in_another_event_is_not_credited_twice(deliver, alice,
     assert StripeEvent.objects.count() == 2
 
 
-def test_an_unpaid_session_credits_nothing_until_its_payment_succeeds(
-    deliver, alice, paid_top_up
-):
+def test_an_unpaid_session_credits_nothing_until_its_payment_succeeds(deliver, alice, paid_top_up):
     deliver(stripe_event("checkout.session.completed", {**paid_top_up, "payment_status": "unpaid"}))
     assert balance_of(user=alice) == 0
 
