@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 import stripe
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from aiapi.catalogue import catalogue_load
@@ -62,7 +63,27 @@ output_price = 200.0
 
 
 # --- the books -------------------------------------------------------------------------------
-def assert_books_balance() -> None:
+def assert_books_balance(timeout: float = 5.0) -> None:
+    """The books balance, read in one snapshot. A settlement can still be landing just after a
+    test's last response (it runs once the answer is sent), so a mismatch is read again until
+    `timeout` before it counts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outermost = not connection.in_atomic_block
+        try:
+            with transaction.atomic():
+                if connection.vendor == "postgresql" and outermost:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                _check_books()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _check_books() -> None:
     """Every cached balance is the sum of its ledger, and the last row says so too; every
     `reserved` (account and key) is the sum of the open holds it counts; every key's counted
     spend is what its usage records cost; no balance was ever pushed below zero."""

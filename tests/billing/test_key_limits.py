@@ -60,6 +60,7 @@ def test_a_request_past_the_keys_cap_gets_402_key_limit_exceeded(erin, erin_key,
 
     assert first[0] == 200
     assert second[:2] == (402, "key_limit_exceeded")
+    wait_for_records(1)
     assert len([r for r in upstream.requests() if r["model"].startswith("fake:tokens=20")]) == 1
     assert balance_of(user=erin) == Decimal(100) - first[2]
     row = KeySpend.objects.get(api_key=api_key)
