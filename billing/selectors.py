@@ -45,5 +45,18 @@ def subscription_current(*, user: User) -> Subscription | None:
     )
 
 
+def subscription_open_exists(*, user: User) -> bool:
+    """Whether the user has a subscription that is not over: a second one would bill twice
+    (a past-due one is paid or changed in the portal, not replaced)."""
+    return Subscription.objects.filter(
+        user=user,
+        status__in=[
+            *Subscription.ENTITLED,
+            Subscription.Status.PAST_DUE,
+            Subscription.Status.UNPAID,
+        ],
+    ).exists()
+
+
 def invoice_list(*, user: User) -> QuerySet[Invoice]:
     return Invoice.objects.filter(user=user).order_by("-created", "-id")

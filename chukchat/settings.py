@@ -292,7 +292,11 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env("STRIPE_API_BASE")  # empty: Stripe itself; tests point it at 127.0.0.1
 # "pro=price_123,team=price_456": the Stripe price that sells each plan; wins over the price id
 # set on the plan in admin.
-STRIPE_PRICE_IDS = dict(item.split("=", 1) for item in env_list("STRIPE_PRICE_IDS") if "=" in item)
+STRIPE_PRICE_IDS = {
+    slug.strip(): price.strip()
+    for slug, _, price in (item.partition("=") for item in env_list("STRIPE_PRICE_IDS"))
+    if price.strip()
+}
 STRIPE_CHECKOUT_SUCCESS_URL = env(
     "STRIPE_CHECKOUT_SUCCESS_URL",
     f"{SITE_URL}/billing?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",

@@ -13,7 +13,7 @@ from django.db import transaction
 from accounts.models import User
 from billing.ledger import ledger_post
 from billing.models import LedgerEntry, Plan
-from billing.selectors import plan_price_id, subscription_current
+from billing.selectors import plan_price_id, subscription_open_exists
 from billing.services.stripe_customers import stripe_customer_get_or_create
 from billing.services.subscriptions import subscription_refresh
 from billing.stripe_client import stripe_client, stripe_failed
@@ -47,8 +47,7 @@ def checkout_session_for_plan(*, user: User, plan_slug: str) -> str:
             f"The {plan.name} plan is not sold through checkout.",
             param="plan",
         )
-    current = subscription_current(user=user)
-    if current is not None:
+    if subscription_open_exists(user=user):
         raise ApiError(
             409,
             "already_subscribed",

@@ -59,7 +59,12 @@ def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict:
         raise ApiError(400, "invalid_signature", "The Stripe signature does not match.") from None
     except orjson.JSONDecodeError:
         raise ApiError(400, "invalid_json", "The event is not valid JSON.") from None
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance((event.get("data") or {}).get("object"), dict)
+    ):
         raise ApiError(400, "invalid_event", "The payload is not a Stripe event.")
     return event
 

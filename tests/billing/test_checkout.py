@@ -153,13 +153,14 @@ def test_the_free_plan_cannot_be_bought(api, plans, stripe_settings):
     assert not StripeCustomer.objects.exists()
 
 
+@pytest.mark.parametrize("status", ["active", "trialing", "past_due"])
 def test_a_subscriber_is_sent_to_the_portal_instead_of_a_second_subscription(
-    api, alice, plans, stripe_api, stripe_standin
+    api, alice, plans, stripe_api, stripe_standin, status
 ):
     url = api("/v1/billing/checkout", {"plan": "pro"}).json()["url"]
     session = complete_checkout(stripe_standin.url, url.rsplit("/", 1)[1])
     Subscription.objects.create(
-        user=alice, stripe_id=session["subscription"], plan=plans["pro"], status="active"
+        user=alice, stripe_id=session["subscription"], plan=plans["pro"], status=status
     )
 
     response = api("/v1/billing/checkout", {"plan": "pro"})

@@ -105,7 +105,13 @@ def test_bad_signature_changes_nothing(deliver, alice, paid_top_up, signature):
 
 
 def test_a_signed_body_that_is_not_an_event_is_refused(deliver):
-    for payload in [b"[1, 2]", b"{}", b"not json"]:
+    for payload in [
+        b"[1, 2]",
+        b"{}",
+        b"not json",
+        b'{"id": "evt_1", "type": "invoice.paid"}',
+        b'{"id": "evt_1", "type": "invoice.paid", "data": {"object": "in_1"}}',
+    ]:
         response = deliver(payload)
         assert response.status_code == 400
     assert not StripeEvent.objects.exists()
