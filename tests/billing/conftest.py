@@ -14,7 +14,6 @@ import orjson
 import pytest
 import stripe
 from django.db import connection, transaction
-from django.db.models import Sum
 
 from aiapi.catalogue import catalogue_load
 from aiapi.models import UsageRecord
@@ -91,24 +90,28 @@ def _check_books() -> None:
     """Every cached balance is the sum of its ledger, and the last row says so too; every
     `reserved` (account and key) is the sum of the open holds it counts; every key's counted
     spend is what its usage records cost; no balance was ever pushed below zero."""
+    # Sums are taken here, not in SQL: SQLite adds decimals as floats.
     for account in CreditAccount.objects.all():
         entries = account.entries.order_by("-id")
-        total = entries.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+        total = sum(entries.values_list("amount", flat=True), Decimal(0))
         assert account.balance == total, f"{account.user}: balance {account.balance} != {total}"
         last = entries.first()
         if last is not None:
             assert last.balance_after == account.balance
-        held = account.reservations.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+        held = sum(account.reservations.values_list("amount", flat=True), Decimal(0))
         assert account.reserved == held, f"{account.user}: reserved {account.reserved} != {held}"
         assert not entries.filter(balance_after__lt=0).exists()
     for key_id in KeySpend.objects.values_list("api_key_id", flat=True).distinct():
         rows = KeySpend.objects.filter(api_key_id=key_id)
-        spent = rows.aggregate(total=Sum("spent"))["total"] or Decimal(0)
-        used = UsageRecord.objects.filter(api_key_id=key_id).aggregate(total=Sum("cost"))["total"]
-        assert spent == (used or Decimal(0)), f"key {key_id}: counted {spent}, used {used}"
+        spent = sum(rows.values_list("spent", flat=True), Decimal(0))
+        used = sum(
+            UsageRecord.objects.filter(api_key_id=key_id).values_list("cost", flat=True),
+            Decimal(0),
+        )
+        assert spent == used, f"key {key_id}: counted {spent}, used {used}"
         for row in rows:
-            held = Reservation.objects.filter(key_spend=row).aggregate(total=Sum("amount"))
-            assert row.reserved == (held["total"] or Decimal(0))
+            held = Reservation.objects.filter(key_spend=row).values_list("amount", flat=True)
+            assert row.reserved == sum(held, Decimal(0))
 
 
 @pytest.fixture(autouse=True)
