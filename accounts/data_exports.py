@@ -19,9 +19,11 @@ def personal_data_sections():
     """Each app's export and erase functions, in the order erasing must run."""
     from accounts import personal_data as account
     from aiapi import personal_data as chat
+    from billing import personal_data as billing
     from media_tools import personal_data as media
 
-    return [("media", media), ("chat", chat), ("account", account)]
+    # Billing first: if Stripe cannot cancel the subscription, nothing else is erased.
+    return [("billing", billing), ("media", media), ("chat", chat), ("account", account)]
 
 
 def export_build(*, user: User) -> dict:

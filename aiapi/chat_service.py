@@ -33,6 +33,7 @@ from aiapi.providers.base import ChatRequest
 from aiapi.routing import candidates, route_chat
 from aiapi.selectors import aactive_catalogue
 from aiapi.token_count import cautious_prompt_tokens, estimate_prompt_tokens, estimate_text_tokens
+from billing.entitlements import require_model_access
 from billing.metering import Prices, reserve, settle, token_cost
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
@@ -242,6 +243,7 @@ async def start_chat(
 ) -> ChatCall:
     """Everything that can refuse a call happens here, before any provider is asked."""
     model = await resolve_model(model_id, kind=AiModel.Kind.CHAT)
+    await require_model_access(user_id=caller.user_id, model=model)
     if has_images(request.messages):
         if not model.vision:
             raise ApiError(
@@ -263,6 +265,7 @@ async def start_chat(
         api_key_id=caller.api_key_id,
         request_id=request_id,
         amount=worst_case_cost(model, request),
+        api_key_limit=caller.api_key_limit,
     )
     return ChatCall(
         request_id=request_id,

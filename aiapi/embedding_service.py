@@ -11,6 +11,7 @@ from aiapi.chat_service import Caller, new_request_id, resolve_model
 from aiapi.models import AiModel, UsageRecord
 from aiapi.providers.base import EmbeddingRequest
 from aiapi.routing import route_embeddings
+from billing.entitlements import require_model_access
 from billing.metering import Prices, reserve, settle, token_cost
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
@@ -71,6 +72,7 @@ async def run_embeddings(
     *, caller: Caller, model_id: str, request: EmbeddingRequest
 ) -> EmbeddingOutcome:
     model = await resolve_model(model_id, kind=AiModel.Kind.EMBEDDING)
+    await require_model_access(user_id=caller.user_id, model=model)
     prices = Prices.of(model)
     request_id = new_request_id()
     cautious = sum(math.ceil(len(text.encode()) / 3) for text in request.input)
@@ -80,6 +82,7 @@ async def run_embeddings(
         api_key_id=caller.api_key_id,
         request_id=request_id,
         amount=token_cost(prices=prices, prompt_tokens=cautious, completion_tokens=0),
+        api_key_limit=caller.api_key_limit,
     )
     started = time.perf_counter()
     record = UsageRecord(

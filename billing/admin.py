@@ -4,8 +4,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 
+from billing.entitlements import entitlements_changed
 from billing.ledger import ledger_post
-from billing.models import CreditAccount, LedgerEntry
+from billing.models import (
+    CreditAccount,
+    Invoice,
+    KeySpend,
+    LedgerEntry,
+    Plan,
+    StripeCustomer,
+    StripeEvent,
+    Subscription,
+)
 
 
 class AdjustmentForm(forms.Form):
@@ -80,3 +90,65 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "slug", "monthly_price", "monthly_allowance", "stripe_price_id",
+        "includes_premium_models", "active", "sort_order",
+    ]  # fmt: skip
+    list_editable = ["active", "sort_order"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        entitlements_changed()  # what a plan includes may have changed for everyone on it
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that mirror Stripe: written by webhooks and sync only."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "stripe_id", "user", "plan", "status", "current_period_end", "cancel_at_period_end",
+    ]  # fmt: skip
+    list_filter = ["status", "plan"]
+    search_fields = ["stripe_id", "user__email"]
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ["user", "stripe_id", "created_at"]
+    search_fields = ["stripe_id", "user__email"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["stripe_id", "user", "status", "amount_due", "currency", "period_start"]
+    list_filter = ["status"]
+    search_fields = ["stripe_id", "number", "user__email"]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "type", "livemode", "processed_at"]
+    list_filter = ["type"]
+    search_fields = ["event_id"]
+
+
+@admin.register(KeySpend)
+class KeySpendAdmin(ReadOnlyAdmin):
+    list_display = ["api_key", "month", "spent", "reserved"]
+    list_filter = ["month"]

@@ -9,7 +9,7 @@ and is idempotent on the request id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from aiapi.models import AiModel, UsageRecord
-from billing.models import ZERO, CreditAccount, LedgerEntry, Reservation
+from billing.models import ZERO, CreditAccount, KeySpend, LedgerEntry, Reservation
 from chukchat.errors import ApiError
 
 MILLION = Decimal(1_000_000)
@@ -56,14 +56,48 @@ def insufficient_credits() -> ApiError:
     )
 
 
+def key_limit_exceeded(limit: Decimal) -> ApiError:
+    return ApiError(
+        402,
+        "key_limit_exceeded",
+        f"This API key has reached its monthly spending limit of {limit.normalize():f} USD. "
+        "Raise the key's limit or use another key.",
+        type="insufficient_quota",
+    )
+
+
+def month_of(moment: datetime) -> date:
+    """The calendar month (UTC) a key's spending counts in, as its first day."""
+    return moment.astimezone(UTC).date().replace(day=1)
+
+
 def reserve(
-    *, user_id: int, api_key_id: int | None, request_id: str, amount: Decimal
+    *,
+    user_id: int,
+    api_key_id: int | None,
+    request_id: str,
+    amount: Decimal,
+    api_key_limit: Decimal | None = None,
 ) -> int | None:
     """Hold `amount` for a request, or raise 402. Nothing is held for a free request. Returns
-    the reservation's id."""
+    the reservation's id.
+
+    With `api_key_limit` (the key's monthly cap) the same hold also needs the key's
+    month-to-date spend plus its open holds plus `amount` to stay within the cap
+    (`key_limit_exceeded` otherwise), checked and counted on the key's monthly row in the same
+    statement, so concurrent requests on one key cannot together pass the cap."""
     if amount <= 0:
         return None
+    capped = api_key_id is not None and api_key_limit is not None
     if "holds" in settings.DATABASES:
+        if capped:
+            return _reserve_capped_in_one_statement(
+                user_id=user_id,
+                api_key_id=api_key_id,
+                request_id=request_id,
+                amount=amount,
+                limit=api_key_limit,
+            )
         reservation_id = _reserve_in_one_statement(
             user_id=user_id, api_key_id=api_key_id, request_id=request_id, amount=amount
         )
@@ -71,15 +105,25 @@ def reserve(
             raise insufficient_credits()
         return reservation_id
     with transaction.atomic():
+        key_spend = None
+        if capped:
+            key_spend, _ = KeySpend.objects.select_for_update().get_or_create(
+                api_key_id=api_key_id, month=month_of(timezone.now())
+            )
+            if key_spend.spent + key_spend.reserved + amount > api_key_limit:
+                raise key_limit_exceeded(api_key_limit)
         held = CreditAccount.objects.filter(
             user_id=user_id, balance__gte=F("reserved") + amount
         ).update(reserved=F("reserved") + amount)
         if not held:
             raise insufficient_credits()
+        if key_spend is not None:
+            KeySpend.objects.filter(pk=key_spend.pk).update(reserved=F("reserved") + amount)
         return Reservation.objects.create(
             account_id=CreditAccount.objects.values_list("pk", flat=True).get(user_id=user_id),
             request_id=request_id,
             api_key_id=api_key_id,
+            key_spend=key_spend,
             amount=amount,
         ).pk
 
@@ -113,6 +157,71 @@ def _reserve_in_one_statement(
         )
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+# The key's monthly row is locked first (FOR UPDATE re-reads it after waiting for a concurrent
+# hold, so `fits` always sees every committed hold); the credit hold needs it to fit, and the
+# key's counter grows only when the credit hold was placed. One statement: all or nothing.
+_RESERVE_CAPPED_SQL = """
+WITH key_row AS (
+    SELECT id, spent + reserved + %(amount)s <= %(limit)s AS fits
+    FROM billing_keyspend
+    WHERE api_key_id = %(api_key_id)s AND month = %(month)s
+    FOR UPDATE
+),
+held AS (
+    UPDATE billing_creditaccount SET reserved = reserved + %(amount)s
+    WHERE user_id = %(user_id)s AND balance >= reserved + %(amount)s
+      AND EXISTS (SELECT 1 FROM key_row WHERE fits)
+    RETURNING id
+),
+key_held AS (
+    UPDATE billing_keyspend SET reserved = reserved + %(amount)s
+    WHERE id = (SELECT id FROM key_row) AND EXISTS (SELECT 1 FROM held)
+    RETURNING id
+),
+reservation AS (
+    INSERT INTO billing_reservation
+        (account_id, request_id, api_key_id, key_spend_id, amount, created_at)
+    SELECT id, %(request_id)s, %(api_key_id)s, (SELECT id FROM key_held), %(amount)s, now()
+    FROM held
+    RETURNING id
+)
+SELECT (SELECT id FROM reservation), (SELECT fits FROM key_row)
+"""
+
+_ENSURE_KEY_ROW_SQL = """
+INSERT INTO billing_keyspend (api_key_id, month, spent, reserved)
+VALUES (%(api_key_id)s, %(month)s, 0, 0)
+ON CONFLICT (api_key_id, month) DO NOTHING
+"""
+
+
+def _reserve_capped_in_one_statement(
+    *, user_id: int, api_key_id: int, request_id: str, amount: Decimal, limit: Decimal
+) -> int:
+    """The capped hold in one statement. A key's first request of a month finds no counter row
+    (the statement's snapshot cannot see a row it inserts itself): create it, try again."""
+    params = {
+        "amount": amount,
+        "limit": limit,
+        "user_id": user_id,
+        "api_key_id": api_key_id,
+        "request_id": request_id,
+        "month": month_of(timezone.now()),
+    }
+    with connections["holds"].cursor() as cursor:
+        for attempt in range(2):
+            cursor.execute(_RESERVE_CAPPED_SQL, params)
+            reservation_id, fits = cursor.fetchone()
+            if fits is not None or attempt:
+                break
+            cursor.execute(_ENSURE_KEY_ROW_SQL, params)
+    if reservation_id is not None:
+        return reservation_id
+    if not fits:
+        raise key_limit_exceeded(limit)
+    raise insufficient_credits()
 
 
 def usage_cost(*, record: UsageRecord, prices: Prices) -> Decimal:
@@ -155,6 +264,7 @@ def settle(*, record: UsageRecord, prices: Prices) -> UsageRecord:
             held = reservation.amount
             reservation.delete()
         cost = record.cost
+        _count_key_spend(record=record, reservation=reservation, held=held)
         if account is None:
             if cost > 0:
                 raise ValueError("a charge needs a credit account")
@@ -175,14 +285,48 @@ def settle(*, record: UsageRecord, prices: Prices) -> UsageRecord:
     return record
 
 
+def _count_key_spend(
+    *, record: UsageRecord, reservation: Reservation | None, held: Decimal
+) -> None:
+    """The ORM twin of the key CTEs in the settle statement."""
+    if reservation is not None and reservation.key_spend_id is not None:
+        KeySpend.objects.filter(pk=reservation.key_spend_id).update(
+            spent=F("spent") + record.cost, reserved=F("reserved") - held
+        )
+    elif record.api_key_id is not None and record.cost > 0:
+        key_spend, _ = KeySpend.objects.get_or_create(
+            api_key_id=record.api_key_id, month=month_of(timezone.now())
+        )
+        KeySpend.objects.filter(pk=key_spend.pk).update(spent=F("spent") + record.cost)
+
+
 _USAGE_COLUMNS = [
     field.column for field in UsageRecord._meta.concrete_fields if not field.primary_key
 ]
 
 # The column names come from the model; every value is a bound parameter.
+# A key's spend is counted on the monthly row its hold was placed against (releasing the hold
+# there too), or, for a key without a hold, on this month's row. The key's row is locked before
+# the credit account (the account's update reads both key CTEs first), the same order as the
+# capped reserve, so the two never deadlock.
 _SETTLE_SQL = f"""
 WITH released AS (
-    DELETE FROM billing_reservation WHERE request_id = %(request_id)s RETURNING amount
+    DELETE FROM billing_reservation WHERE request_id = %(request_id)s
+    RETURNING amount, key_spend_id
+),
+key_released AS (
+    UPDATE billing_keyspend AS k
+    SET spent = k.spent + %(cost)s, reserved = k.reserved - r.amount
+    FROM released AS r WHERE k.id = r.key_spend_id
+    RETURNING k.id
+),
+key_spent AS (
+    INSERT INTO billing_keyspend (api_key_id, month, spent, reserved)
+    SELECT %(api_key_id)s, %(month)s, %(cost)s, 0
+    WHERE %(api_key_id)s IS NOT NULL AND %(cost)s > 0
+      AND NOT EXISTS (SELECT 1 FROM released WHERE key_spend_id IS NOT NULL)
+    ON CONFLICT (api_key_id, month) DO UPDATE SET spent = billing_keyspend.spent + EXCLUDED.spent
+    RETURNING id
 ),
 charged AS (
     UPDATE billing_creditaccount
@@ -190,6 +334,7 @@ charged AS (
         reserved = reserved - COALESCE((SELECT sum(amount) FROM released), 0),
         updated_at = now()
     WHERE user_id = %(user_id)s
+      AND (SELECT count(*) FROM key_released) + (SELECT count(*) FROM key_spent) >= 0
       AND (%(cost)s > 0 OR EXISTS (SELECT 1 FROM released))
     RETURNING id, balance
 ),
@@ -218,6 +363,7 @@ def _settle_in_one_statement(*, record: UsageRecord) -> UsageRecord:
         cost=record.cost,
         reference=f"usage:{record.request_id}",
         description=_usage_description(record),
+        month=month_of(timezone.now()),
     )
     try:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -247,6 +393,11 @@ def release_stale_reservations(*, older_than: timedelta) -> int:
             )
             if reservation is None:
                 continue
+            # The key's row before the account's: the lock order of reserve and settle.
+            if reservation.key_spend_id is not None:
+                KeySpend.objects.filter(pk=reservation.key_spend_id).update(
+                    reserved=F("reserved") - reservation.amount
+                )
             CreditAccount.objects.filter(pk=reservation.account_id).update(
                 reserved=F("reserved") - reservation.amount
             )

@@ -74,8 +74,149 @@ class Reservation(models.Model):
     api_key = models.ForeignKey(
         "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The monthly counter this hold also counts against, for keys with a spending cap.
+    key_spend = models.ForeignKey(
+        "KeySpend", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     amount = models.DecimalField(**MONEY)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.amount} USD held"
+
+
+class KeySpend(models.Model):
+    """What one API key spent and holds in one calendar month (UTC): the counter its monthly cap
+    is checked against in the same statement that places a hold, so concurrent requests on the
+    same key serialise on this row."""
+
+    api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()  # the first day of the month
+    spent = models.DecimalField(default=ZERO, **MONEY)
+    reserved = models.DecimalField(default=ZERO, **MONEY)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "month"], name="keyspend_one_row_per_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"key {self.api_key_id} {self.month:%Y-%m}: {self.spent} USD"
+
+
+class Plan(models.Model):
+    """What a subscription sells: a monthly credit allowance and access to premium models."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    # Shown on the plans list; what Stripe charges is the price behind `stripe_price_id`.
+    monthly_price = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
+    # Credit granted once per paid invoice of a subscription to this plan.
+    monthly_allowance = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
+    # Empty for plans that are not sold (Free). STRIPE_PRICE_IDS in the environment wins, so
+    # test-mode and live-mode deployments each pair their keys with their own prices.
+    stripe_price_id = models.CharField(max_length=100, blank=True)
+    includes_premium_models = models.BooleanField(
+        default=False, help_text="Whether models marked pro_only may be used on this plan."
+    )
+    active = models.BooleanField(default=True)
+    sort_order = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StripeCustomer(models.Model):
+    """The Stripe customer of a user: created once, on the first billing action."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_customer"
+    )
+    stripe_id = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.stripe_id}"
+
+
+class Subscription(models.Model):
+    """A Stripe subscription as we last saw it (webhooks and sync keep it current)."""
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete"
+        INCOMPLETE_EXPIRED = "incomplete_expired"
+        TRIALING = "trialing"
+        ACTIVE = "active"
+        PAST_DUE = "past_due"
+        CANCELED = "canceled"
+        UNPAID = "unpaid"
+        PAUSED = "paused"
+
+    # The statuses that give the user their plan; anything else means Free.
+    ENTITLED = (Status.ACTIVE, Status.TRIALING)
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    stripe_id = models.CharField(max_length=100, unique=True)
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT)
+    status = models.CharField(max_length=24, choices=Status.choices)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} {self.plan} {self.status}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event we have processed. Written in the same transaction as its effects, so an
+    event whose handler failed leaves no row and is processed again when Stripe retries."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-processed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"
+
+
+class Invoice(models.Model):
+    """A Stripe invoice of a user, kept so invoices can be listed and exported without Stripe."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices"
+    )
+    stripe_id = models.CharField(max_length=100, unique=True)
+    stripe_subscription_id = models.CharField(max_length=100, blank=True)
+    number = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=24)  # draft, open, paid, uncollectible, void
+    currency = models.CharField(max_length=3)
+    # In the currency's major unit (Stripe sends minor units; we divide exactly).
+    amount_due = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
+    amount_paid = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    hosted_invoice_url = models.URLField(max_length=500, blank=True)
+    invoice_pdf = models.URLField(max_length=500, blank=True)
+    created = models.DateTimeField()  # when Stripe created it
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} {self.amount_due} {self.currency} {self.status}"

@@ -63,7 +63,12 @@ class ApiASGIHandler(ASGIHandler):
             finally:
                 hook = getattr(response, AFTER_RESPONSE_ATTR, None)
                 if hook is not None:
-                    await asyncio.shield(hook())
+                    # Shielded: a client hanging up cancels this task, never the settlement,
+                    # which is then tracked in _after_response_tasks instead.
+                    settling = asyncio.ensure_future(hook())
+                    _after_response_tasks.add(settling)
+                    settling.add_done_callback(_after_response_tasks.discard)
+                    await asyncio.shield(settling)
             return response
 
         tasks = [
@@ -83,6 +88,12 @@ class ApiASGIHandler(ASGIHandler):
 
 
 AFTER_RESPONSE_ATTR = "_chuk_after_response"
+_after_response_tasks: set[asyncio.Future] = set()
+
+
+def after_response_pending() -> int:
+    """After-response work still running, including work whose request task was cancelled."""
+    return len(_after_response_tasks)
 
 
 def after_response(response, callback) -> None:

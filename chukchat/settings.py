@@ -346,6 +346,32 @@ CURRENCY = "usd"
 SIGNUP_CREDIT_USD = Decimal(env("CHUK_SIGNUP_CREDIT_USD", "0"))
 # A hold older than this belongs to a request that died; a periodic task releases it.
 RESERVATION_TIMEOUT_SECONDS = env_int("CHUK_RESERVATION_TIMEOUT_SECONDS", 2 * 3600)
+# Seconds a user's plan entitlements are trusted from the process-local cache: the bound on how
+# long a plan change made in another process takes to reach this one.
+ENTITLEMENT_CACHE_SECONDS = env_float("CHUK_ENTITLEMENT_CACHE_SECONDS", 10.0)
+TOPUP_MIN_USD = Decimal(env("CHUK_TOPUP_MIN_USD", "5"))
+TOPUP_MAX_USD = Decimal(env("CHUK_TOPUP_MAX_USD", "500"))
+
+# --- Stripe ---------------------------------------------------------------------------------
+# Unset: the billing endpoints answer 503 billing_not_configured and nothing calls Stripe.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env("STRIPE_API_BASE")  # empty: Stripe itself; tests point it at 127.0.0.1
+# "pro=price_123,team=price_456": the Stripe price that sells each plan; wins over the price id
+# set on the plan in admin.
+STRIPE_PRICE_IDS = {
+    slug.strip(): price.strip()
+    for slug, _, price in (item.partition("=") for item in env_list("STRIPE_PRICE_IDS"))
+    if price.strip()
+}
+STRIPE_CHECKOUT_SUCCESS_URL = env(
+    "STRIPE_CHECKOUT_SUCCESS_URL",
+    f"{SITE_URL}/billing?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
+)
+STRIPE_CHECKOUT_CANCEL_URL = env(
+    "STRIPE_CHECKOUT_CANCEL_URL", f"{SITE_URL}/billing?checkout=cancelled"
+)
+STRIPE_PORTAL_RETURN_URL = env("STRIPE_PORTAL_RETURN_URL", f"{SITE_URL}/billing")
 
 # --- Static files, i18n, security -----------------------------------------------------------
 STATIC_URL = "/static/"

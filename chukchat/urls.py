@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from billing.views import stripe_webhook
 from chukchat import views
 
 urlpatterns = [
@@ -9,6 +10,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("v1/", include("accounts.urls")),
+    path("v1/billing/", include("billing.urls")),
+    path("billing/webhooks/stripe", stripe_webhook, name="stripe-webhook"),
     path("v1/", include("aiapi.urls")),
     path("api/v1/", include("aiapi.urls")),
     path("v1/", include("media_tools.urls")),

@@ -45,8 +45,12 @@ class ThreadedServer:
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Until no request is being handled: a test must not end (and its data be flushed)
         while the server is still settling the last response."""
+        from chukchat.api_handler import after_response_pending
+
         deadline = time.monotonic() + timeout
-        while self.server.server_state.tasks and time.monotonic() < deadline:
+        while (self.server.server_state.tasks or after_response_pending()) and (
+            time.monotonic() < deadline
+        ):
             time.sleep(0.01)
 
     def stop(self) -> None:

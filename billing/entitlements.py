@@ -1,0 +1,89 @@
+"""What a user's plan lets them use, checked before any provider is asked.
+
+The gateway asks only for models marked pro_only, and answers from a process-local cache: an
+entry lives ENTITLEMENT_CACHE_SECONDS, which bounds how long a plan change made in another
+process takes to be seen here; a change made in this process (webhook, sync) drops the entry
+at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from accounts.models import User
+from aiapi.models import AiModel
+from billing.models import Plan
+from billing.selectors import subscription_current
+from chukchat.db_threads import db_call
+from chukchat.errors import ApiError
+
+FREE_PLAN_SLUG = "free"
+_MAX_CACHED = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlements:
+    plan_slug: str
+    premium_models: bool
+
+
+# user id -> (monotonic deadline, entitlements)
+_cache: dict[int, tuple[float, Entitlements]] = {}
+
+
+def entitlements_changed(user_id: int | None = None) -> None:
+    """Forget one user's entry (their subscription changed), or everyone's (a plan changed)."""
+    if user_id is None:
+        _cache.clear()
+    else:
+        _cache.pop(user_id, None)
+
+
+def _load(user_id: int) -> Entitlements:
+    subscription = subscription_current(user=User(pk=user_id))
+    plan = (subscription and subscription.plan) or Plan.objects.filter(slug=FREE_PLAN_SLUG).first()
+    entitlements = Entitlements(
+        plan_slug=plan.slug if plan else FREE_PLAN_SLUG,
+        premium_models=bool(plan and plan.includes_premium_models),
+    )
+    if len(_cache) >= _MAX_CACHED:
+        _cache.clear()
+    _cache[user_id] = (time.monotonic() + settings.ENTITLEMENT_CACHE_SECONDS, entitlements)
+    return entitlements
+
+
+def _cached(user_id: int) -> Entitlements | None:
+    hit = _cache.get(user_id)
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return hit[1]
+
+
+def entitlements_for(*, user_id: int) -> Entitlements:
+    return _cached(user_id) or _load(user_id)
+
+
+async def aentitlements_for(*, user_id: int) -> Entitlements:
+    return _cached(user_id) or await db_call(_load, user_id=user_id)
+
+
+def model_requires_upgrade(model: AiModel) -> ApiError:
+    return ApiError(
+        403,
+        "model_requires_upgrade",
+        f"Model '{model.public_id}' is available on plans with premium models. "
+        "Upgrade your plan to use it.",
+        param="model",
+    )
+
+
+async def require_model_access(*, user_id: int, model: AiModel) -> None:
+    """Raise 403 `model_requires_upgrade` when the user's plan does not include `model`.
+    Costs nothing for models open to every plan."""
+    if not model.pro_only:
+        return
+    if not (await aentitlements_for(user_id=user_id)).premium_models:
+        raise model_requires_upgrade(model)
