@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
 from accounts.api_keys import hash_key, is_well_formed
-from accounts.models import ApiKey, User
+from accounts.models import RATE_LIMIT_FIELDS, ApiKey, User
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
 
@@ -35,6 +35,7 @@ class KeyPrincipal:
     expires_at: datetime | None
     monthly_spend_limit: Decimal | None
     user: User
+    rate_overrides: dict[str, int]  # this key's own rate limits, by field name
 
 
 # hash -> (monotonic deadline, principal or None for "unknown/revoked")
@@ -94,6 +95,12 @@ def _load(hashed: str) -> KeyPrincipal | None:
             expires_at=api_key.expires_at,
             monthly_spend_limit=api_key.monthly_spend_limit,
             user=api_key.user,
+            rate_overrides={
+                name: getattr(api_key, name)
+                for fields in RATE_LIMIT_FIELDS.values()
+                for name in fields
+                if name and getattr(api_key, name) is not None
+            },
         )
         now = timezone.now()
         if api_key.last_used_at is None or api_key.last_used_at < now - _LAST_USED_GRANULARITY:

@@ -44,6 +44,17 @@ class User(AbstractUser):
         return self.email
 
 
+# The rate limits a plan sets and an API key may override: for each category, the field of its
+# requests per minute and (chat only) of its tokens per minute.
+RATE_LIMIT_FIELDS = {
+    "chat": ("chat_requests_per_minute", "chat_tokens_per_minute"),
+    "transcription": ("transcription_requests_per_minute", None),
+    "image": ("image_requests_per_minute", None),
+    "convert": ("convert_requests_per_minute", None),
+    "api": ("api_requests_per_minute", None),
+}
+
+
 class ApiKey(models.Model):
     """A developer's key. Only the SHA-256 of the secret is kept; the plaintext is shown once."""
 
@@ -62,6 +73,13 @@ class ApiKey(models.Model):
         max_digits=14, decimal_places=4, null=True, blank=True
     )
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Rate limits of this key alone; empty means the owner's plan decides.
+    chat_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    chat_tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    transcription_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    image_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    convert_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

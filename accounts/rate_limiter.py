@@ -135,14 +135,13 @@ return out
 
 
 class RedisStore:
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.prefix = prefix
         self._sync = None
         self._async: dict[int, object] = {}
 
     def _args(self, limits: list[Limit]) -> tuple[list[str], list]:
-        keys = [f"{self.prefix}:rl:{limit.key}" for limit in limits]
+        keys = [f"rl:{limit.key}" for limit in limits]
         args: list = []
         for limit in limits:
             args += [_interval_ms(limit), limit.period * 1000, limit.cost, int(limit.force)]

@@ -31,6 +31,7 @@ async def chat(request: HttpRequest) -> HttpResponse:
     if not isinstance(stream, bool):
         raise ApiError(400, "invalid_request", "stream must be true or false", param="stream")
     turn = await start_turn(caller=caller, turn=parse_turn(body), stream=stream)
+    request.rate_limit_headers = turn.call.rate.headers
     if stream:
         return await _stream_response(turn)
     async for kind, _ in turn.events():
@@ -52,6 +53,7 @@ async def chat(request: HttpRequest) -> HttpResponse:
 async def chat_stream(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request, allow_session=True)
     turn = await start_turn(caller=caller, turn=parse_turn(parse_json_body(request)), stream=True)
+    request.rate_limit_headers = turn.call.rate.headers
     return await _stream_response(turn)
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from accounts.rate_limits import RateCheck, arate_check, arate_count_tokens
 from aiapi.chat_input import has_images
 from aiapi.events import (
     ContentDelta,
@@ -46,6 +47,16 @@ class Caller:
     user_id: int
     api_key_id: int | None = None
     api_key_limit: Decimal | None = None
+    rate_overrides: dict[str, int] = field(default_factory=dict)  # the key's own rate limits
+
+    @classmethod
+    def of_key(cls, principal) -> Caller:
+        return cls(
+            user_id=principal.user_id,
+            api_key_id=principal.key_id,
+            api_key_limit=principal.monthly_spend_limit,
+            rate_overrides=principal.rate_overrides,
+        )
 
 
 def new_request_id() -> str:
@@ -94,6 +105,8 @@ class ChatCall:
     error: ErrorEvent | None = None
     record: UsageRecord | None = None
     answered_by: AiModel | None = None  # the model whose provider answered (maybe a fallback)
+    rate: RateCheck = field(default_factory=lambda: RateCheck(headers={}))
+    rate_category: str | None = None
 
     async def events(self) -> AsyncIterator[Event]:
         async for event in route_chat(model=self.model, request=self.request, stream=self.stream):
@@ -210,6 +223,11 @@ class ChatCall:
             error_code=self.error.code if self.error else "",
         )
         self.record = await db_call(settle, record=record, prices=self.prices)
+        if self.rate_category is not None:
+            # The prompt was counted when the call started; now what it generated.
+            await arate_count_tokens(
+                caller=self.caller, tokens=record.completion_tokens, category=self.rate_category
+            )
         return self.record
 
 
@@ -240,8 +258,17 @@ async def start_chat(
     endpoint: str,
     stream: bool,
     request_id: str | None = None,
+    rate_category: str | None = "chat",
 ) -> ChatCall:
-    """Everything that can refuse a call happens here, before any provider is asked."""
+    """Everything that can refuse a call happens here, before any provider is asked.
+    `rate_category` None is for calls the platform makes on the user's behalf (titles)."""
+    rate = RateCheck(headers={})
+    if rate_category is not None:
+        rate = await arate_check(
+            caller=caller,
+            category=rate_category,
+            tokens=estimate_prompt_tokens(request.messages),
+        )
     model = await resolve_model(model_id, kind=AiModel.Kind.CHAT)
     await require_model_access(user_id=caller.user_id, model=model)
     if has_images(request.messages):
@@ -274,4 +301,6 @@ async def start_chat(
         request=request,
         endpoint=endpoint,
         stream=stream,
+        rate=rate,
+        rate_category=rate_category,
     )

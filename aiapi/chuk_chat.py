@@ -199,6 +199,7 @@ class ChukTurn:
                 request=chat.request,
                 endpoint="ai.chat.title",
                 stream=False,
+                rate_category=None,  # the platform's own call, not the user's request
             )
             async for _ in call.events():
                 pass

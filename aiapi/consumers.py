@@ -159,11 +159,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ApiError:
             await self.close(code=UNAUTHORISED)
             return False
-        self.caller = Caller(
-            user_id=principal.user_id,
-            api_key_id=principal.key_id,
-            api_key_limit=principal.monthly_spend_limit,
-        )
+        self.caller = Caller.of_key(principal)
         return True
 
     async def _close_unless_authenticated(self) -> None:

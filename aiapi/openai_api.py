@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.authentication import aauthenticate_api_key, bearer_token
+from accounts.rate_limits import arate_limit_request
 from aiapi.chat_input import parse_chat_input
 from aiapi.chat_service import Caller, ChatCall, start_chat
 from aiapi.embedding_service import parse_embedding_input, run_embeddings
@@ -43,12 +44,7 @@ async def api_caller(request: HttpRequest, *, allow_session: bool = False) -> Ca
                 if rejected is not None:
                     raise ApiError(403, "csrf_failed", "CSRF check failed; reload the page.")
             return Caller(user_id=user.pk)
-    principal = await aauthenticate_api_key(bearer_token(authorization))
-    return Caller(
-        user_id=principal.user_id,
-        api_key_id=principal.key_id,
-        api_key_limit=principal.monthly_spend_limit,
-    )
+    return Caller.of_key(await aauthenticate_api_key(bearer_token(authorization)))
 
 
 def _headers(response: HttpResponse, call_or_id, cost=None) -> HttpResponse:
@@ -61,7 +57,7 @@ def _headers(response: HttpResponse, call_or_id, cost=None) -> HttpResponse:
 
 @require_GET
 async def models_list(request: HttpRequest) -> HttpResponse:
-    await api_caller(request, allow_session=True)
+    await arate_limit_request(request, caller=await api_caller(request, allow_session=True))
     catalogue = await aactive_catalogue()
     return json_response(
         {"object": "list", "data": [model_payload(m) for m in model_list(catalogue)]}
@@ -70,7 +66,7 @@ async def models_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
-    await api_caller(request, allow_session=True)
+    await arate_limit_request(request, caller=await api_caller(request, allow_session=True))
     model = (await aactive_catalogue()).models.get(model_id)
     if model is None:
         raise ApiError(
@@ -91,6 +87,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         endpoint="chat.completions",
         stream=chat_input.stream,
     )
+    request.rate_limit_headers = call.rate.headers
     if chat_input.stream:
         response = StreamingHttpResponse(
             _sse(call), content_type="text/event-stream", headers=SSE_HEADERS
@@ -145,6 +142,7 @@ async def _sse(call: ChatCall):
 async def embeddings(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request)
     model_id, embedding_request = parse_embedding_input(parse_json_body(request))
+    await arate_limit_request(request, caller=caller)
     outcome = await run_embeddings(caller=caller, model_id=model_id, request=embedding_request)
     payload = embeddings_payload(
         model=outcome.model,

@@ -9,11 +9,11 @@ at once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from accounts.models import User
+from accounts.models import RATE_LIMIT_FIELDS, User
 from aiapi.models import AiModel
 from billing.models import Plan
 from billing.selectors import subscription_current
@@ -28,6 +28,9 @@ _MAX_CACHED = 50_000
 class Entitlements:
     plan_slug: str
     premium_models: bool
+    # The plan's rate limits by field name (accounts.models.RATE_LIMIT_FIELDS); empty when no
+    # plan exists at all, and then no limit applies.
+    rate_limits: dict[str, int] = field(default_factory=dict)
 
 
 # user id -> (monotonic deadline, entitlements)
@@ -48,6 +51,12 @@ def _load(user_id: int) -> Entitlements:
     entitlements = Entitlements(
         plan_slug=plan.slug if plan else FREE_PLAN_SLUG,
         premium_models=bool(plan and plan.includes_premium_models),
+        rate_limits={
+            name: getattr(plan, name)
+            for fields in RATE_LIMIT_FIELDS.values()
+            for name in fields
+            if name and plan is not None
+        },
     )
     if len(_cache) >= _MAX_CACHED:
         _cache.clear()

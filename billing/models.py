@@ -121,6 +121,14 @@ class Plan(models.Model):
     )
     active = models.BooleanField(default=True)
     sort_order = models.IntegerField(default=0)
+    # Rate limits of everyone on the plan, per user and per API key (an API key's own
+    # overrides, set in admin, replace them for that key).
+    chat_requests_per_minute = models.PositiveIntegerField(default=20)
+    chat_tokens_per_minute = models.PositiveIntegerField(default=40_000)
+    transcription_requests_per_minute = models.PositiveIntegerField(default=5)
+    image_requests_per_minute = models.PositiveIntegerField(default=5)
+    convert_requests_per_minute = models.PositiveIntegerField(default=10)
+    api_requests_per_minute = models.PositiveIntegerField(default=120)
 
     class Meta:
         ordering = ["sort_order", "slug"]

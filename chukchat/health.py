@@ -71,11 +71,18 @@ def check_broker() -> str:
         return connection.transport.driver_name
 
 
+def check_rate_limiter() -> str:
+    from accounts.rate_limits import limiter_health
+
+    return limiter_health()
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": check_database,
     "cache": check_cache,
     "channel_layer": check_channel_layer,
     "broker": check_broker,
+    "rate_limiter": check_rate_limiter,
 }
 
 

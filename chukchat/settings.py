@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "chukchat.static_files.AsyncWhiteNoiseMiddleware",
     "chukchat.errors.ApiErrorMiddleware",
+    "accounts.rate_limits.RateLimitHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -107,6 +108,7 @@ MIDDLEWARE = [
 # only async-native middleware here.
 API_MIDDLEWARE = [
     "chukchat.errors.ApiErrorMiddleware",
+    "accounts.rate_limits.RateLimitHeadersMiddleware",
     "chukchat.api_handler.SyncViewConnectionsMiddleware",
 ]
 
@@ -263,9 +265,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "chukchat.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.rate_limit_drf.ApiRateThrottle"],
     # `?format=` is ours (conversation exports), not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
 }
+# Rate limits (per plan and per key, set in admin) are counted in this Redis; without it, in
+# memory (embedded mode, one process). If it cannot be reached, requests pass with a logged
+# warning, unless CHUK_RATE_LIMIT_FAIL_CLOSED refuses them (503).
+RATE_LIMITS_ENABLED = env_bool("CHUK_RATE_LIMITS_ENABLED", True)
+RATE_LIMIT_REDIS_URL = env("CHUK_RATE_LIMIT_REDIS_URL", REDIS_URL)
+RATE_LIMIT_KEY_PREFIX = env("CHUK_RATE_LIMIT_KEY_PREFIX", CACHE_KEY_PREFIX)
+RATE_LIMIT_FAIL_CLOSED = env_bool("CHUK_RATE_LIMIT_FAIL_CLOSED", False)
 # Seconds an authenticated API key is trusted from the process-local cache before it is looked
 # up again: the bound on how long a revoked key keeps working.
 API_KEY_CACHE_SECONDS = env_float("CHUK_API_KEY_CACHE_SECONDS", 5.0)

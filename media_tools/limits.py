@@ -23,10 +23,11 @@ def media_limits(*, plan_slug: str) -> MediaLimits:
 
 
 def plan_slug_for_user(*, user_id: int) -> str:
-    """The user's plan slug. THE one place media tools learn a user's plan: until the billing
-    plans are merged every user is on the default plan; at merge time this returns the plan's
-    slug from billing (e.g. "free", "pro")."""
-    return settings.MEDIA_DEFAULT_PLAN
+    """The user's plan slug ("free", "pro", ...), from billing's short-lived cache of what
+    their subscription entitles them to: the one place media tools learn a user's plan."""
+    from billing.entitlements import entitlements_for
+
+    return entitlements_for(user_id=user_id).plan_slug
 
 
 def limits_for_user(*, user_id: int) -> MediaLimits:

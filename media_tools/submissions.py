@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from accounts.rate_limits import arate_limit_request
 from aiapi.chat_service import Caller, resolve_model
 from aiapi.models import AiModel
 from chukchat.db_threads import db_call
@@ -28,6 +29,9 @@ async def submit_transcription(
 ) -> MediaJob:
     """The OpenAI form names its model and response format; the job API may leave the model to
     the default and always keeps segments and times."""
+    await arate_limit_request(
+        request, caller=caller, category=MediaJob.CATEGORIES[MediaJob.Kind.TRANSCRIPTION]
+    )
     limits = await db_call(limits_for_user, user_id=caller.user_id)
     form, files = await read_form(request, limits=limits)
     model_id, params = transcription_params(form, model_required=openai_form)
@@ -54,6 +58,9 @@ async def submit_transcription(
 async def submit_images(
     request: HttpRequest, *, caller: Caller, with_response_format: bool
 ) -> MediaJob:
+    await arate_limit_request(
+        request, caller=caller, category=MediaJob.CATEGORIES[MediaJob.Kind.IMAGE]
+    )
     limits = await db_call(limits_for_user, user_id=caller.user_id)
     model_id, params = image_params(
         parse_json_body(request), limits=limits, with_response_format=with_response_format
@@ -71,6 +78,9 @@ async def submit_images(
 
 
 async def submit_conversion(request: HttpRequest, *, caller: Caller) -> MediaJob:
+    await arate_limit_request(
+        request, caller=caller, category=MediaJob.CATEGORIES[MediaJob.Kind.CONVERT]
+    )
     limits = await db_call(limits_for_user, user_id=caller.user_id)
     form, files = await read_form(request, limits=limits)
     upload, file_type = convertible_upload(files, limits=limits)

@@ -6,6 +6,7 @@ import pytest
 
 from accounts.authentication import clear_key_cache
 from aiapi.selectors import catalogue_changed
+from billing.entitlements import entitlements_changed
 from tests.factories import UserFactory
 
 # The gateway served over real HTTP before a fake upstream, for any test that asks for it.
@@ -34,6 +35,10 @@ def _isolated_process_state(settings):
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"t{uuid.uuid4().hex[:10]}"},
     }
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Limits are off unless a test is about them (tests/accounts/test_rate_limits.py), and
+    # each test counts under keys of its own.
+    settings.RATE_LIMITS_ENABLED = False
+    settings.RATE_LIMIT_KEY_PREFIX = f"rl{uuid.uuid4().hex[:10]}"
     # No collectstatic in tests: plain storage, files found by the finders.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -41,9 +46,11 @@ def _isolated_process_state(settings):
     }
     clear_key_cache()
     catalogue_changed()
+    entitlements_changed()
     yield
     clear_key_cache()
     catalogue_changed()
+    entitlements_changed()
 
 
 @pytest.fixture

@@ -16,11 +16,18 @@ def store(request):
         return MemoryStore()
     if not settings.REDIS_URL:
         pytest.skip("Redis is not configured")
-    return RedisStore(settings.REDIS_URL, f"test{time.monotonic_ns()}")
+    return RedisStore(settings.REDIS_URL)
 
 
-def test_a_whole_periods_worth_passes_then_the_next_waits(store):
-    limit = Limit(key="alice:chat", rate=5, period=60)
+@pytest.fixture
+def key():
+    """Keys of their own for each test: the Redis store is shared."""
+    prefix = f"test{time.monotonic_ns()}"
+    return lambda name: f"{prefix}:{name}"
+
+
+def test_a_whole_periods_worth_passes_then_the_next_waits(store, key):
+    limit = Limit(key=key("alice:chat"), rate=5, period=60)
     verdicts = [store.check([limit]) for _ in range(6)]
 
     assert [v.allowed for v in verdicts] == [True] * 5 + [False]
@@ -30,8 +37,8 @@ def test_a_whole_periods_worth_passes_then_the_next_waits(store):
     assert verdicts[4].states[0].reset == pytest.approx(60, abs=0.5)
 
 
-def test_the_limit_refills_smoothly(store):
-    limit = Limit(key="bob:chat", rate=10, period=1)  # one every 100 ms
+def test_the_limit_refills_smoothly(store, key):
+    limit = Limit(key=key("bob:chat"), rate=10, period=1)  # one every 100 ms
     for _ in range(10):
         assert store.check([limit]).allowed
     assert not store.check([limit]).allowed
@@ -41,9 +48,9 @@ def test_the_limit_refills_smoothly(store):
     assert not store.check([limit]).allowed
 
 
-def test_a_request_refused_by_one_limit_takes_nothing_from_the_others(store):
-    per_key = Limit(key="key:1:chat", rate=100, period=60)
-    per_user = Limit(key="user:1:chat", rate=2, period=60)
+def test_a_request_refused_by_one_limit_takes_nothing_from_the_others(store, key):
+    per_key = Limit(key=key("key:1:chat"), rate=100, period=60)
+    per_user = Limit(key=key("user:1:chat"), rate=2, period=60)
     assert store.check([per_key, per_user]).allowed
     assert store.check([per_key, per_user]).allowed
     refused = store.check([per_key, per_user])
@@ -52,17 +59,17 @@ def test_a_request_refused_by_one_limit_takes_nothing_from_the_others(store):
     assert store.check([per_key]).states[0].remaining == 97  # two taken, not three
 
 
-def test_costs_are_counted_in_units(store):
-    tokens = Limit(key="carol:tokens", rate=1000, period=60, cost=600)
+def test_costs_are_counted_in_units(store, key):
+    tokens = Limit(key=key("carol:tokens"), rate=1000, period=60, cost=600)
     assert store.check([tokens]).states[0].remaining == 400
     assert not store.check([tokens]).allowed
-    cheap = store.check([Limit(key="carol:tokens", rate=1000, period=60, cost=300)])
+    cheap = store.check([Limit(key=key("carol:tokens"), rate=1000, period=60, cost=300)])
     assert cheap.allowed and cheap.states[0].remaining == 100
 
 
-def test_forced_units_are_taken_even_past_the_limit(store):
-    tokens = Limit(key="dave:tokens", rate=100, period=60, cost=250, force=True)
+def test_forced_units_are_taken_even_past_the_limit(store, key):
+    tokens = Limit(key=key("dave:tokens"), rate=100, period=60, cost=250, force=True)
     assert store.check([tokens]).allowed  # what a finished call used is counted regardless
-    after = store.check([Limit(key="dave:tokens", rate=100, period=60, cost=1)])
+    after = store.check([Limit(key=key("dave:tokens"), rate=100, period=60, cost=1)])
     assert not after.allowed
     assert after.retry_after == pytest.approx(90.6, abs=1)  # 150 tokens over, 0.6 s each

@@ -20,7 +20,13 @@ def test_health_is_200_when_everything_answers(client):
         assert response.status_code == 200, response.content
         report = response.json()
         assert report["status"] == "ok"
-        assert set(report["checks"]) == {"database", "cache", "channel_layer", "broker"}
+        assert set(report["checks"]) == {
+            "database",
+            "cache",
+            "channel_layer",
+            "broker",
+            "rate_limiter",
+        }
         assert all(check["ok"] and check["latency_ms"] >= 0 for check in report["checks"].values())
 
 

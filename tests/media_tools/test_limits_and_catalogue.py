@@ -16,8 +16,15 @@ def test_each_plan_has_its_own_limits_and_unknown_plans_get_the_default():
     assert media_limits(plan_slug="enterprise-trial") == free
 
 
-def test_every_user_is_on_the_default_plan_until_billing_says_otherwise(alice):
+def test_a_user_has_the_limits_of_the_plan_they_subscribe_to(alice):
+    from billing.entitlements import entitlements_changed
+    from billing.models import Plan, Subscription
+
     assert plan_slug_for_user(user_id=alice.pk) == "free"
+    pro, _ = Plan.objects.get_or_create(slug="pro", defaults={"name": "Pro"})
+    Subscription.objects.create(user=alice, stripe_id="sub_alice", plan=pro, status="active")
+    entitlements_changed(alice.pk)
+    assert plan_slug_for_user(user_id=alice.pk) == "pro"
 
 
 def test_each_job_kind_has_a_rate_limit_category():
