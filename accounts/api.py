@@ -19,15 +19,19 @@ from accounts.api_keys import api_key_create, api_key_rename, api_key_revoke
 from accounts.authentication import ApiKeyAuthentication, KeyPrincipal
 from accounts.data_exports import data_export_request, data_export_take
 from accounts.models import ApiKey, DataExport
+from accounts.rate_limits import rate_status
 from accounts.selectors import (
     UsageFilters,
     api_key_list,
+    month_start,
     usage_daily,
     usage_records,
+    usage_this_month,
     usage_totals,
 )
 from accounts.services import user_email_change_request, user_password_change
-from billing.selectors import balance_of
+from billing.entitlements import entitlements_for
+from billing.selectors import balance_of, held_of, key_spent_this_month
 from chukchat.errors import ApiError
 from chukchat.pagination import PageSerializer, page_payload
 
@@ -53,17 +57,49 @@ class SessionOnly:
 
 
 class UserStatusApi(APIView):
-    """Who the caller is and what they have left."""
+    """Who the caller is, their plan, what they have left and what they used this month."""
 
     def get(self, request):
         user = request.user
+        key = request.auth if isinstance(request.auth, KeyPrincipal) else None
+        entitlements = entitlements_for(user_id=user.pk)
+        month = usage_this_month(user=user)
         return Response(
             {
                 "email": user.email,
-                "credits": {"balance": str(balance_of(user=user)), "currency": "usd"},
+                "plan": {
+                    "slug": entitlements.plan_slug,
+                    "premiumModels": entitlements.premium_models,
+                },
+                "credits": {
+                    "balance": money(balance_of(user=user)),
+                    "held": money(held_of(user=user)),
+                    "currency": "usd",
+                },
+                "thisMonth": {
+                    "since": month_start().isoformat(),
+                    "requests": month.requests,
+                    "inputTokens": month.prompt_tokens,
+                    "outputTokens": month.completion_tokens,
+                    "spend": money(month.cost),
+                },
+                "rateLimits": rate_status(
+                    user_id=user.pk,
+                    api_key_id=key.key_id if key else None,
+                    overrides=key.rate_overrides if key else {},
+                ),
                 "key": (
-                    {"prefix": request.auth.prefix, "name": request.auth.name}
-                    if isinstance(request.auth, KeyPrincipal)
+                    {
+                        "prefix": key.prefix,
+                        "name": key.name,
+                        "monthlySpendLimit": (
+                            money(key.monthly_spend_limit)
+                            if key.monthly_spend_limit is not None
+                            else None
+                        ),
+                        "spentThisMonth": money(key_spent_this_month(api_key_id=key.key_id)),
+                    }
+                    if key
                     else None
                 ),
             }

@@ -234,6 +234,45 @@ async def arate_count_tokens(*, caller, tokens: int, category: str = "chat") -> 
         _unavailable(error, refuse=False)  # the call is over: nothing left to refuse
 
 
+def rate_status(*, user_id: int, api_key_id: int | None, overrides: dict) -> dict:
+    """Each category's limits and what remains of them now, counting nothing (a check of zero
+    units only reads). Empty when limits are off or the limiter is unreachable."""
+    if not settings.RATE_LIMITS_ENABLED:
+        return {}
+    plan = entitlements_for(user_id=user_id).rate_limits
+    status: dict[str, dict] = {}
+    for category in RATE_LIMIT_FIELDS:
+        requests, token_limits = _limits(
+            user_id=user_id,
+            api_key_id=api_key_id,
+            overrides=overrides,
+            plan=plan,
+            category=category,
+            tokens=0,
+        )
+        peek = [
+            Limit(key=limit.key, rate=limit.rate, period=limit.period, cost=0)
+            for limit in requests + token_limits
+        ]
+        if not peek:
+            continue
+        try:
+            verdict = limiter_store().check(peek)
+        except UNAVAILABLE as error:
+            _unavailable(error, refuse=False)
+            return {}
+        headers = _headers(verdict, requests)
+        entry = {
+            "requestsPerMinute": int(headers["x-ratelimit-limit-requests"]),
+            "remainingRequests": int(headers["x-ratelimit-remaining-requests"]),
+        }
+        if "x-ratelimit-limit-tokens" in headers:
+            entry["tokensPerMinute"] = int(headers["x-ratelimit-limit-tokens"])
+            entry["remainingTokens"] = int(headers["x-ratelimit-remaining-tokens"])
+        status[category] = entry
+    return status
+
+
 def limiter_health() -> str:
     """For /health: one harmless check against the store."""
     limiter_store().check(

@@ -2,14 +2,40 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
 from accounts.models import User
-from billing.models import ZERO, CreditAccount, Invoice, LedgerEntry, Plan, Subscription
+from billing.models import (
+    ZERO,
+    CreditAccount,
+    Invoice,
+    KeySpend,
+    LedgerEntry,
+    Plan,
+    Subscription,
+)
 
 
 def balance_of(*, user: User) -> Decimal:
     balance = CreditAccount.objects.filter(user=user).values_list("balance", flat=True).first()
     return balance if balance is not None else ZERO
+
+
+def held_of(*, user: User) -> Decimal:
+    """Credit held for requests in flight."""
+    held = CreditAccount.objects.filter(user=user).values_list("reserved", flat=True).first()
+    return held if held is not None else ZERO
+
+
+def key_spent_this_month(*, api_key_id: int) -> Decimal:
+    from billing.metering import month_of
+
+    spent = (
+        KeySpend.objects.filter(api_key_id=api_key_id, month=month_of(timezone.now()))
+        .values_list("spent", flat=True)
+        .first()
+    )
+    return spent if spent is not None else ZERO
 
 
 def ledger_sum(*, user: User) -> Decimal:

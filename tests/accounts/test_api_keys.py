@@ -131,7 +131,7 @@ def test_createapikey_creates_user_grants_credits_and_prints_key_last(client):
     response = status(client, key)
     assert response.status_code == 200
     assert response.json()["email"] == "carol@example.com"
-    assert response.json()["credits"]["balance"].startswith("12.50")
+    assert response.json()["credits"]["balance"] == "12.5"
     user = ApiKey.objects.get(name="ci").user
     assert balance_of(user=user) == ledger_sum(user=user)
 
