@@ -13,4 +13,6 @@ urlpatterns = [
     path("api/v1/", include("aiapi.urls")),
     # Unknown API routes answer in the API's JSON error format, never an HTML page.
     re_path(r"^(?:v1|api)/(?P<rest>.*)$", views.api_not_found),
+    # The web app's pages: landing, the chat app, a conversation.
+    path("", include("webapp.urls")),
 ]
