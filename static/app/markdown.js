@@ -5,7 +5,7 @@
 // time an answer has code) and a copy button.
 
 import { Marked } from "../vendor/marked/marked.esm.js";
-import DOMPurify from "../vendor/dompurify/purify.es.mjs";
+import DOMPurify from "../vendor/dompurify/purify.es.js";
 import { icon } from "./icons.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -106,7 +106,7 @@ function decorateCodeBlocks(root) {
     label.className = "copy-label";
     label.textContent = "Copy";
     copy.append(icon("copy", "icon icon-small"), label);
-    copy.addEventListener("click", () => copyText(copy, code.textContent));
+    copy.addEventListener("click", () => copyText(copy, code.textContent.replace(/\n$/, "")));
     head.append(name, copy);
     pre.replaceWith(block);
     block.append(head, pre);

@@ -133,6 +133,8 @@ class AssistantMessage {
     this.reasoningSummary = element("summary", "", "Reasoning");
     this.reasoningBody = element("div", "reasoning-body");
     this.reasoning.append(this.reasoningSummary, this.reasoningBody);
+    // Once the reader opens or closes the reasoning, it stays as they left it.
+    this.reasoningSummary.addEventListener("click", () => (this.reasoning.dataset.touched = "1"));
     this.body = element("div", "msg-body markdown");
     this.status = element("p", "msg-status");
     this.status.hidden = true;
@@ -198,7 +200,6 @@ class AssistantMessage {
       this.reasoning.hidden = false;
       this.reasoning.open = true;
       this.reasoningSummary.textContent = "Thinking…";
-      this.reasoning.addEventListener("toggle", () => (this.reasoning.dataset.touched = "1"), { once: true });
       this.setStatus("");
     }
     this.reasoningText += text;
