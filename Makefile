@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run serve worker test lint format install install-test migrate bench clean
+.PHONY: run serve worker test lint format install install-test system-packages migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+
+# Debian packages the tests need (Chromium for the browser tests); only the missing ones.
+system-packages:
+	@bash scripts/system_packages.sh
 
 migrate: install
 	mkdir -p var
@@ -42,7 +46,7 @@ serve: install
 worker: install
 	$(BIN)/celery -A chukchat worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2} -B
 
-test: install-test
+test: install-test system-packages
 	@mkdir -p var
 	@source <($(BIN)/python scripts/test_services.py) && \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -149,7 +149,9 @@ def catalogue(transactional_db, upstream, settings):
     settings.DEFAULT_CHAT_MODEL = "swift"
     upstream.clear()
     catalogue_load(
-        text=CATALOGUE.format(openai_base=f"{upstream.root_url}/v1", anthropic_base=upstream.root_url)
+        text=CATALOGUE.format(
+            openai_base=f"{upstream.root_url}/v1", anthropic_base=upstream.root_url
+        )
     )
 
 
@@ -218,7 +220,13 @@ class Browsing:
             client = Client()
             client.force_login(user)
             context.add_cookies(
-                [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": self.site}]
+                [
+                    {
+                        "name": "sessionid",
+                        "value": client.cookies["sessionid"].value,
+                        "url": self.site,
+                    }
+                ]
             )
         if init_script:
             context.add_init_script(init_script)

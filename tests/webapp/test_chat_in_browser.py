@@ -43,7 +43,9 @@ def test_an_answer_arrives_word_by_word_then_shows_its_model_tokens_and_cost(
     conversation = Conversation.objects.get(owner=erin)
     stored = conversation.messages.get(role="assistant")
     expect(answer.locator(".msg-meta")).to_have_text(
-        re.compile(rf"^Swift · {stored.prompt_tokens} in · {stored.completion_tokens} out · \$0\.0000\d+$")
+        re.compile(
+            rf"^Swift · {stored.prompt_tokens} in · {stored.completion_tokens} out · \$0\.0000\d+$"
+        )
     )
     expect(page).to_have_url(re.compile(rf"/c/{conversation.pk}$"))
     expect(page.locator("#conversation-list .conv.active")).to_have_text(
@@ -147,9 +149,7 @@ def test_editing_a_question_sends_it_again_and_drops_what_came_after(browsing, e
     assert [m["content"] for m in sent] == ["What is 3 + 3?"]
 
 
-def test_the_model_picker_shows_badges_and_prices_and_the_choice_is_used(
-    browsing, erin, upstream
-):
+def test_the_model_picker_shows_badges_and_prices_and_the_choice_is_used(browsing, erin, upstream):
     page = browsing.page(user=erin)
     page.goto("/")
     picker = page.get_by_role("button", name="Model:")

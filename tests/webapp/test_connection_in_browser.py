@@ -48,9 +48,7 @@ def test_without_websockets_answers_stream_over_sse(browsing, erin, upstream):
     expect(wait_for_answer(page).locator(".msg-body")).to_have_text("Still here.")
 
 
-def test_stopping_an_sse_answer_keeps_what_was_written_and_shows_its_cost(
-    browsing, erin, upstream
-):
+def test_stopping_an_sse_answer_keeps_what_was_written_and_shows_its_cost(browsing, erin, upstream):
     page = browsing.page(user=erin, init_script=NO_WEBSOCKETS)
     page.goto("/")
     choose_model(page, "Slow Writer")

@@ -13,9 +13,7 @@ INJECTION = (
 )
 
 
-def test_html_and_script_in_an_answer_are_shown_as_text_and_never_run(
-    browsing, erin, upstream
-):
+def test_html_and_script_in_an_answer_are_shown_as_text_and_never_run(browsing, erin, upstream):
     upstream.answers["Show me some HTML"] = INJECTION
     page = browsing.page(user=erin)
     page.goto("/")

@@ -85,9 +85,7 @@ def test_escape_cancels_a_rename(browsing, erin, erins_chats):
     )
 
 
-def test_an_archived_chat_moves_to_the_archived_tab_and_can_come_back(
-    browsing, erin, erins_chats
-):
+def test_an_archived_chat_moves_to_the_archived_tab_and_can_come_back(browsing, erin, erins_chats):
     page = browsing.page(user=erin)
     page.goto("/")
     open_menu(page, "Sourdough starter tips").get_by_role("menuitem", name="Archive").click()
@@ -144,4 +142,3 @@ def test_more_chats_load_on_demand(browsing, erin, catalogue):
     expect(page.locator(CHATS)).to_have_count(35)
     expect(page.get_by_role("button", name="Show more")).to_be_hidden()
     expect(page.locator(CHATS).last).to_have_text("Question number 0")
-
