@@ -38,7 +38,7 @@ def test_an_answer_arrives_word_by_word_then_shows_its_model_tokens_and_cost(
     answer = wait_for_answer(page)
     assert answer_text(answer) == NATO
     growth = answer_growth(page)
-    assert len(growth) >= 4, growth  # seen part-written, several times
+    assert len(growth) >= 3, growth  # seen part-written, several times
     assert all(NATO.startswith(text.strip()) for text in growth)
     conversation = Conversation.objects.get(owner=erin)
     stored = conversation.messages.get(role="assistant")
