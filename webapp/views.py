@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from aiapi.conversation_render import conversation_payload, summary_payload
 from aiapi.conversation_selectors import conversation_get, conversation_list, conversation_messages
@@ -22,7 +22,7 @@ def chat_models() -> list[AiModel]:
     return [m for m in model_list(active_catalogue()) if m.kind == AiModel.Kind.CHAT]
 
 
-@require_GET
+@require_safe
 def home(request):
     """Visitors see the landing page; signed-in users the chat app with a new chat."""
     if request.user.is_authenticated:
@@ -30,7 +30,7 @@ def home(request):
     return render(request, "webapp/landing.html", {"models": chat_models()})
 
 
-@require_GET
+@require_safe
 @login_required
 def conversation(request, conversation_id: int):
     try:
