@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run serve worker test lint format install install-test migrate bench clean
+.PHONY: run serve worker test lint format install install-test system-packages migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+
+# Debian packages the tests need (espeak-ng, Chromium); only the missing ones.
+system-packages:
+	@bash scripts/system_packages.sh
 
 migrate: install
 	mkdir -p var
@@ -42,9 +46,8 @@ serve: install
 worker: install
 	$(BIN)/celery -A chukchat worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2} -B
 
-test: install-test
+test: install-test system-packages
 	@mkdir -p var
-	@bash scripts/system_packages.sh
 	@source <($(BIN)/python scripts/test_services.py) && \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 

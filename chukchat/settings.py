@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "aiapi",
     "billing",
     "media_tools",
+    "webapp",
 ]
 
 SOCIAL_PROVIDERS = env_list("CHUK_SOCIAL_PROVIDERS")  # e.g. "google,github"; off by default
@@ -393,7 +394,8 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG or env_bool("CHUK_PLAIN_STATIC", False)
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            # Hashed, compressed, and ES module imports rewritten to the hashed names.
+            else "webapp.storage.StaticFilesStorage"
         )
     },
 }

@@ -18,4 +18,6 @@ urlpatterns = [
     path("api/v1/", include("media_tools.urls")),
     # Unknown API routes answer in the API's JSON error format, never an HTML page.
     re_path(r"^(?:v1|api)/(?P<rest>.*)$", views.api_not_found),
+    # The web app's pages: landing, the chat app, a conversation.
+    path("", include("webapp.urls")),
 ]

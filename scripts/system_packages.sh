@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs, only those missing, quietly. `make test`
-# runs it so a fresh clone (CI) has them; add a package by adding its name to PACKAGES.
+# Debian packages the test suite needs beyond Python's: installs only the missing ones, so it
+# costs nothing once they are there. `make test` runs it first (CI runs `make test` on a fresh
+# machine). One package a line, with who needs it.
 set -euo pipefail
 
 PACKAGES=(
-    espeak-ng  # speaks the sentences the transcription tests transcribe
+    espeak-ng         # tests/media_tools: speaks the sentences the transcription tests transcribe
+    chromium          # tests/webapp: the browser the end-to-end tests drive (Playwright)
+    chromium-driver   # tests/webapp: Chromium's driver, from the same release
 )
 
 missing=()
@@ -15,12 +18,13 @@ for package in "${PACKAGES[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=sudo
-else
-    SUDO=
+if ! command -v apt-get >/dev/null; then
+    echo "system_packages.sh: no apt-get here; install these yourself: ${missing[*]}" >&2
+    exit 1
 fi
-echo "installing Debian packages: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "system_packages.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$sudo apt-get update -qq >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,97 @@
+// The chat app: reads what the page was rendered with, and wires the parts together.
+
+import { Chat } from "./chat.js";
+import { Composer } from "./composer.js";
+import { ModelPicker } from "./models.js";
+import { confirmer, toaster } from "./notices.js";
+import { Sidebar } from "./sidebar.js";
+import { ChatSocket } from "./socket.js";
+import { Thread } from "./thread.js";
+
+const state = JSON.parse(document.getElementById("chuk-state").textContent);
+const shell = document.querySelector(".shell");
+const toast = toaster(document.getElementById("toast"));
+
+const socket = new ChatSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ai/chat/ws`);
+socket.addEventListener("unauthorised", () => {
+  toast("You have been signed out. Reloading…");
+  setTimeout(() => location.reload(), 1500);
+});
+socket.connect();
+
+let chat = null;
+
+const composer = new Composer({
+  form: document.getElementById("composer"),
+  dropZone: document.getElementById("main"),
+  onSend: (message) => chat.send(message),
+  onStop: () => chat.stop(),
+});
+
+const picker = new ModelPicker({
+  root: document.getElementById("model-picker"),
+  models: state.models,
+  fallback: state.defaultModel,
+  onChange: (model) => composer.setModel(model),
+});
+composer.setModel(picker.current);
+
+const thread = new Thread({
+  root: document.getElementById("thread"),
+  scroller: document.getElementById("thread-scroll"),
+  empty: document.getElementById("empty-state"),
+  nameOf: (id) => {
+    const model = picker.find(id);
+    return model ? model.display_name || model.id : id;
+  },
+  onEdit: (view, text) => chat.edit(view, text),
+  onRegenerate: (view) => chat.regenerate(view),
+});
+
+const sidebar = new Sidebar({
+  shell,
+  toast,
+  confirm: confirmer(document.getElementById("confirm-dialog")),
+  onOpen: (id) => chat.open(id),
+  onDeleted: (id) => {
+    if (id === chat.id) chat.newChat({ replace: true });
+  },
+});
+
+chat = new Chat({
+  thread,
+  composer,
+  picker,
+  sidebar,
+  socket,
+  title: document.getElementById("chat-title"),
+  toast,
+});
+
+sidebar.show(state.conversations);
+chat.show(state.conversation);
+
+for (const link of document.querySelectorAll("[data-new-chat]")) {
+  link.addEventListener("click", (event) => {
+    if (event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    sidebar.closeDrawer();
+    chat.newChat();
+  });
+}
+
+window.addEventListener("popstate", () => {
+  const match = location.pathname.match(/^\/c\/(\d+)$/);
+  if (match) chat.open(Number(match[1]), { push: false });
+  else chat.newChat({ push: false });
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented) return;
+  if (document.querySelector("dialog[open]")) return;
+  if (chat.stop()) event.preventDefault();
+  else if (sidebar.closeDrawer()) event.preventDefault();
+});
+
+if (window.matchMedia("(pointer: fine)").matches) composer.focus();
+document.documentElement.dataset.ready = "true";
