@@ -77,3 +77,30 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client, alice):
     assert response.status_code == 302
     alice.refresh_from_db()
     assert alice.check_password(PASSWORD)
+
+
+def test_a_new_account_starts_with_the_signup_credit(client, settings):
+    from decimal import Decimal
+
+    from billing.models import LedgerEntry
+    from billing.selectors import balance_of
+
+    settings.SIGNUP_CREDIT_USD = Decimal("2.50")
+    client.post(
+        "/accounts/signup/",
+        {"email": "erin@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    user = User.objects.get()
+    assert balance_of(user=user) == Decimal("2.50")
+    entry = LedgerEntry.objects.get(account__user=user)
+    assert (entry.kind, entry.reference) == ("grant", f"signup:{user.pk}")
+
+
+def test_without_a_signup_credit_a_new_account_starts_at_zero(client):
+    from billing.selectors import balance_of
+
+    client.post(
+        "/accounts/signup/",
+        {"email": "erin@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert balance_of(user=User.objects.get()) == 0
