@@ -19,8 +19,8 @@ from django.test import Client
 from aiapi.catalogue import catalogue_load
 from aiapi.testing.fake_upstream import FakeUpstreamApp, _text_of
 from billing.ledger import credit_grant
-from tests.aiapi.conftest import wait_for_database_quiet
 from tests.factories import UserFactory
+from tests.support.gateway import wait_for_database_quiet
 from tests.support.servers import ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
