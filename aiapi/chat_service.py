@@ -32,9 +32,9 @@ from aiapi.image_input import inline_images
 from aiapi.models import AiModel, UsageRecord
 from aiapi.providers.base import ChatRequest
 from aiapi.routing import candidates, route_chat
-from aiapi.selectors import aactive_catalogue
+from aiapi.selectors import aactive_catalogue, current_catalogue
 from aiapi.token_count import cautious_prompt_tokens, estimate_prompt_tokens, estimate_text_tokens
-from billing.entitlements import require_model_access
+from billing.entitlements import aentitlements_for, require_model_access
 from billing.metering import Prices, reserve, settle, token_cost
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
@@ -105,11 +105,12 @@ class ChatCall:
     error: ErrorEvent | None = None
     record: UsageRecord | None = None
     answered_by: AiModel | None = None  # the model whose provider answered (maybe a fallback)
+    chain: list[AiModel] = field(default_factory=list)  # the model, then fallbacks to try
     rate: RateCheck = field(default_factory=lambda: RateCheck(headers={}))
     rate_category: str | None = None
 
     async def events(self) -> AsyncIterator[Event]:
-        async for event in route_chat(model=self.model, request=self.request, stream=self.stream):
+        async for event in route_chat(chain=self.chain, request=self.request, stream=self.stream):
             match event:
                 case ContentDelta(text=text):
                     self._first_token()
@@ -130,7 +131,7 @@ class ChatCall:
                 case Meta():
                     self.meta = event
                     self.answered_by = next(
-                        (m for m in candidates_of(self.model) if m.public_id == event.model_id),
+                        (m for m in self.chain if m.public_id == event.model_id),
                         self.model,
                     )
                 case ErrorEvent():
@@ -231,13 +232,7 @@ class ChatCall:
         return self.record
 
 
-def candidates_of(model: AiModel) -> list[AiModel]:
-    from aiapi.selectors import current_catalogue
-
-    return candidates(model, current_catalogue())
-
-
-def worst_case_cost(model: AiModel, request: ChatRequest) -> Decimal:
+def worst_case_cost(chain: list[AiModel], request: ChatRequest) -> Decimal:
     """The most the call can cost, whichever of the model and its fallbacks answers."""
     prompt_tokens = cautious_prompt_tokens(request.messages)
     return max(
@@ -246,7 +241,7 @@ def worst_case_cost(model: AiModel, request: ChatRequest) -> Decimal:
             prompt_tokens=prompt_tokens,
             completion_tokens=min(request.max_tokens, candidate.max_output_tokens),
         )
-        for candidate in candidates_of(model)
+        for candidate in chain
     )
 
 
@@ -271,6 +266,10 @@ async def start_chat(
         )
     model = await resolve_model(model_id, kind=AiModel.Kind.CHAT)
     await require_model_access(user_id=caller.user_id, model=model)
+    chain = candidates(model, current_catalogue())
+    if any(fallback.pro_only for fallback in chain[1:]):
+        premium = (await aentitlements_for(user_id=caller.user_id)).premium_models
+        chain = candidates(model, current_catalogue(), premium=premium)
     if has_images(request.messages):
         if not model.vision:
             raise ApiError(
@@ -291,7 +290,7 @@ async def start_chat(
         user_id=caller.user_id,
         api_key_id=caller.api_key_id,
         request_id=request_id,
-        amount=worst_case_cost(model, request),
+        amount=worst_case_cost(chain, request),
         api_key_limit=caller.api_key_limit,
     )
     return ChatCall(
@@ -301,6 +300,7 @@ async def start_chat(
         request=request,
         endpoint=endpoint,
         stream=stream,
+        chain=chain,
         rate=rate,
         rate_category=rate_category,
     )

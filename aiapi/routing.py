@@ -29,13 +29,20 @@ from aiapi.selectors import Catalogue, aactive_catalogue
 logger = logging.getLogger(__name__)
 
 
-def candidates(model: AiModel, catalogue: Catalogue) -> list[AiModel]:
-    """The model, then its fallbacks that are active and of the same kind, in order."""
+def candidates(model: AiModel, catalogue: Catalogue, *, premium: bool = True) -> list[AiModel]:
+    """The model, then its fallbacks that are active and of the same kind, in order; without
+    `premium`, fallbacks reserved for premium plans are left out (a Free user's call must not
+    be answered by a model their plan does not include)."""
     models = catalogue.models
     chain = [model]
     for public_id in model.fallbacks:
         fallback = models.get(public_id)
-        if fallback is not None and fallback.kind == model.kind and fallback not in chain:
+        if (
+            fallback is not None
+            and fallback.kind == model.kind
+            and fallback not in chain
+            and (premium or not fallback.pro_only)
+        ):
             chain.append(fallback)
     return chain
 
@@ -56,11 +63,14 @@ def _timeouts(model: AiModel) -> tuple[float, float]:
     )
 
 
-async def route_chat(*, model: AiModel, request: ChatRequest, stream: bool) -> AsyncIterator[Event]:
-    """Meta, then the answering provider's events; or a single ErrorEvent."""
+async def route_chat(
+    *, chain: list[AiModel], request: ChatRequest, stream: bool
+) -> AsyncIterator[Event]:
+    """Meta, then the answering provider's events; or a single ErrorEvent. `chain` is the
+    model and the fallbacks to try (`candidates`)."""
     failure: ProviderFailure | None = None
     loop = asyncio.get_running_loop()
-    for candidate in candidates(model, await aactive_catalogue()):
+    for candidate in chain:
         adapter = adapter_for(candidate.provider)
         if not adapter.is_configured():
             failure = ProviderFailure("The provider has no credentials.", retryable=True)

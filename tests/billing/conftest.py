@@ -35,6 +35,12 @@ output_price = 15.0
 pro_only = true
 
 [[models]]
+id = "free-with-premium-fallback"
+provider = "fake"
+upstream = "fake:fault=503"
+fallbacks = ["premium"]
+
+[[models]]
 id = "premium-emb"
 provider = "fake"
 upstream = "fake-embedding"

@@ -109,3 +109,22 @@ def test_entitlements_are_read_once_then_served_from_the_process_cache(
         for _ in range(3):
             with pytest.raises(Exception, match="premium models"):
                 async_to_sync(require_model_access)(user_id=carol.pk, model=premium)
+
+
+def test_a_premium_fallback_never_answers_a_free_user(sdk, carol, upstream):
+    upstream.clear()
+    with pytest.raises(openai.APIStatusError) as excinfo:
+        sdk.chat.completions.create(model="free-with-premium-fallback", messages=MESSAGES)
+
+    assert excinfo.value.status_code == 502  # the model failed; its premium fallback was not tried
+    assert premium_calls(upstream) == 0
+    assert balance_of(user=carol) == Decimal(10)
+
+
+def test_a_premium_fallback_answers_a_pro_user(sdk, carol, plans, upstream):
+    Subscription.objects.create(
+        user=carol, stripe_id="sub_carol", plan=plans["pro"], status="active"
+    )
+    reply = sdk.chat.completions.create(model="free-with-premium-fallback", messages=MESSAGES)
+    assert len(reply.choices[0].message.content.split()) == 8
+    assert premium_calls(upstream) == 1
