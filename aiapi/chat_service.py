@@ -35,8 +35,7 @@ from aiapi.routing import candidates, route_chat
 from aiapi.selectors import aactive_catalogue, current_catalogue
 from aiapi.token_count import cautious_prompt_tokens, estimate_prompt_tokens, estimate_text_tokens
 from billing.entitlements import aentitlements_for, require_model_access
-from billing.metering import Prices, reserve, settle, token_cost
-from chukchat.db_threads import db_call
+from billing.metering import Prices, areserve, asettle, token_cost
 from chukchat.errors import ApiError
 
 
@@ -223,7 +222,7 @@ class ChatCall:
             status=status,
             error_code=self.error.code if self.error else "",
         )
-        self.record = await db_call(settle, record=record, prices=self.prices)
+        self.record = await asettle(record=record, prices=self.prices)
         if self.rate_category is not None:
             # The prompt was counted when the call started; now what it generated.
             await arate_count_tokens(
@@ -285,8 +284,7 @@ async def start_chat(
         request.max_tokens or settings.DEFAULT_MAX_TOKENS, model.max_output_tokens
     )
     request_id = request_id or new_request_id()
-    await db_call(
-        reserve,
+    await areserve(
         user_id=caller.user_id,
         api_key_id=caller.api_key_id,
         request_id=request_id,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
@@ -19,6 +20,8 @@ from django.utils import timezone
 
 from aiapi.models import AiModel, UsageRecord
 from billing.models import ZERO, CreditAccount, KeySpend, LedgerEntry, Reservation
+from chukchat import async_pg
+from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
 
 MILLION = Decimal(1_000_000)
@@ -140,6 +143,50 @@ RETURNING id
 """
 
 
+async def areserve(
+    *,
+    user_id: int,
+    api_key_id: int | None,
+    request_id: str,
+    amount: Decimal,
+    api_key_limit: Decimal | None = None,
+) -> int | None:
+    """`reserve` from async code: on PostgreSQL the same statements on the asyncio pool."""
+    if not async_pg.enabled() or "holds" not in settings.DATABASES:
+        return await db_call(
+            reserve,
+            user_id=user_id,
+            api_key_id=api_key_id,
+            request_id=request_id,
+            amount=amount,
+            api_key_limit=api_key_limit,
+        )
+    if amount <= 0:
+        return None
+    if api_key_id is not None and api_key_limit is not None:
+        params = _capped_params(
+            user_id=user_id,
+            api_key_id=api_key_id,
+            request_id=request_id,
+            amount=amount,
+            limit=api_key_limit,
+        )
+        for attempt in range(2):
+            reservation_id, fits = await async_pg.fetchone("holds", _RESERVE_CAPPED_SQL, params)
+            if fits is not None or attempt:
+                break
+            await async_pg.execute("holds", _ENSURE_KEY_ROW_SQL, params)
+        return _capped_outcome(reservation_id, fits, api_key_limit)
+    row = await async_pg.fetchone(
+        "holds",
+        _RESERVE_SQL,
+        {"amount": amount, "user_id": user_id, "request_id": request_id, "api_key_id": api_key_id},
+    )
+    if row is None:
+        raise insufficient_credits()
+    return row[0]
+
+
 def _reserve_in_one_statement(
     *, user_id: int, api_key_id: int | None, request_id: str, amount: Decimal
 ) -> int | None:
@@ -202,14 +249,9 @@ def _reserve_capped_in_one_statement(
 ) -> int:
     """The capped hold in one statement. A key's first request of a month finds no counter row
     (the statement's snapshot cannot see a row it inserts itself): create it, try again."""
-    params = {
-        "amount": amount,
-        "limit": limit,
-        "user_id": user_id,
-        "api_key_id": api_key_id,
-        "request_id": request_id,
-        "month": month_of(timezone.now()),
-    }
+    params = _capped_params(
+        user_id=user_id, api_key_id=api_key_id, request_id=request_id, amount=amount, limit=limit
+    )
     with connections["holds"].cursor() as cursor:
         for attempt in range(2):
             cursor.execute(_RESERVE_CAPPED_SQL, params)
@@ -217,6 +259,23 @@ def _reserve_capped_in_one_statement(
             if fits is not None or attempt:
                 break
             cursor.execute(_ENSURE_KEY_ROW_SQL, params)
+    return _capped_outcome(reservation_id, fits, limit)
+
+
+def _capped_params(
+    *, user_id: int, api_key_id: int, request_id: str, amount: Decimal, limit: Decimal
+) -> dict:
+    return {
+        "amount": amount,
+        "limit": limit,
+        "user_id": user_id,
+        "api_key_id": api_key_id,
+        "request_id": request_id,
+        "month": month_of(timezone.now()),
+    }
+
+
+def _capped_outcome(reservation_id: int | None, fits: bool | None, limit: Decimal) -> int:
     if reservation_id is not None:
         return reservation_id
     if not fits:
@@ -351,9 +410,7 @@ RETURNING id, (SELECT count(*) FROM ledger)
 """  # noqa: S608
 
 
-def _settle_in_one_statement(*, record: UsageRecord) -> UsageRecord:
-    """Release, charge, ledger row and usage record as one statement: one round trip, atomic
-    on its own, and a duplicate request id (unique) makes the whole of it a no-op."""
+def _settle_values(record: UsageRecord) -> dict:
     values = {
         field.column: field.get_db_prep_save(getattr(record, field.attname), connection)
         for field in UsageRecord._meta.concrete_fields
@@ -365,17 +422,48 @@ def _settle_in_one_statement(*, record: UsageRecord) -> UsageRecord:
         description=_usage_description(record),
         month=month_of(timezone.now()),
     )
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_SETTLE_SQL, values)
-            record_id, ledger_rows = cursor.fetchone()
-            if record.cost > 0 and ledger_rows == 0:
-                raise ValueError("a charge needs a credit account")  # rolls the rest back
-    except IntegrityError:
-        return UsageRecord.objects.get(request_id=record.request_id)
+    return values
+
+
+def _check_charged(record: UsageRecord):
+    def check(row) -> None:
+        if record.cost > 0 and row[1] == 0:
+            raise ValueError("a charge needs a credit account")  # rolls the rest back
+
+    return check
+
+
+def _settled(record: UsageRecord, record_id: int) -> UsageRecord:
     record.pk = record_id
     record._state.adding = False
     return record
+
+
+def _settle_in_one_statement(*, record: UsageRecord) -> UsageRecord:
+    """Release, charge, ledger row and usage record as one statement: one round trip, atomic
+    on its own, and a duplicate request id (unique) makes the whole of it a no-op."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_SETTLE_SQL, _settle_values(record))
+            row = cursor.fetchone()
+            _check_charged(record)(row)
+    except IntegrityError:
+        return UsageRecord.objects.get(request_id=record.request_id)
+    return _settled(record, row[0])
+
+
+async def asettle(*, record: UsageRecord, prices: Prices) -> UsageRecord:
+    """`settle` from async code: on PostgreSQL the same statement on the asyncio pool."""
+    if not async_pg.enabled():
+        return await db_call(settle, record=record, prices=prices)
+    record.cost = usage_cost(record=record, prices=prices)
+    try:
+        row = await async_pg.fetchone_atomic(
+            "default", _SETTLE_SQL, _settle_values(record), check=_check_charged(record)
+        )
+    except psycopg.errors.UniqueViolation:
+        return await db_call(UsageRecord.objects.get, request_id=record.request_id)
+    return _settled(record, row[0])
 
 
 def release_stale_reservations(*, older_than: timedelta) -> int:

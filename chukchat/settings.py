@@ -167,6 +167,11 @@ else:
         "TEST": {"MIRROR": "default"},
     }
 
+# The credit hold and the charge of every metered request run on asyncio psycopg pools (per
+# process and alias, at most this many connections each) instead of through worker threads.
+ASYNC_DB_POOL = env_bool("CHUK_ASYNC_DB_POOL", True)
+ASYNC_DB_POOL_MAX = env_int("CHUK_ASYNC_DB_POOL_MAX", 10)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
