@@ -96,4 +96,3 @@ def test_litellm_works_unchanged(gateway_url, carol_key, upstream, monkeypatch):
         model="openai/emb", api_base=f"{gateway_url}/v1", api_key=carol_key, input=["hello"]
     )
     assert len(embedded.data[0]["embedding"]) > 0
-
