@@ -15,7 +15,7 @@ from decimal import Decimal
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from aiapi.models import AiModel, UsageRecord
@@ -368,7 +368,21 @@ _USAGE_COLUMNS = [
 # there too), or, for a key without a hold, on this month's row. The key's row is locked before
 # the credit account (the account's update reads both key CTEs first), the same order as the
 # capped reserve, so the two never deadlock.
-_SETTLE_SQL = f"""
+# The ledger row and the usage record: the end of both charge statements.
+_LEDGER_AND_RECORD = f"""
+ledger AS (
+    INSERT INTO billing_ledgerentry
+        (account_id, kind, amount, balance_after, reference, description, created_at)
+    SELECT id, 'usage', -%(cost)s, balance, %(reference)s, %(description)s, now()
+    FROM charged WHERE %(cost)s > 0
+    RETURNING id
+)
+INSERT INTO aiapi_usagerecord ({", ".join(_USAGE_COLUMNS)})
+VALUES ({", ".join(f"%({c})s" for c in _USAGE_COLUMNS)})
+"""
+
+_SETTLE_SQL = (
+    """
 WITH released AS (
     DELETE FROM billing_reservation WHERE request_id = %(request_id)s
     RETURNING amount, key_spend_id
@@ -396,18 +410,39 @@ charged AS (
       AND (SELECT count(*) FROM key_released) + (SELECT count(*) FROM key_spent) >= 0
       AND (%(cost)s > 0 OR EXISTS (SELECT 1 FROM released))
     RETURNING id, balance
-),
-ledger AS (
-    INSERT INTO billing_ledgerentry
-        (account_id, kind, amount, balance_after, reference, description, created_at)
-    SELECT id, 'usage', -%(cost)s, balance, %(reference)s, %(description)s, now()
-    FROM charged WHERE %(cost)s > 0
-    RETURNING id
+),"""
+    + _LEDGER_AND_RECORD
+    + "RETURNING id, (SELECT count(*) FROM ledger)"
 )
-INSERT INTO aiapi_usagerecord ({", ".join(_USAGE_COLUMNS)})
-VALUES ({", ".join(f"%({c})s" for c in _USAGE_COLUMNS)})
-RETURNING id, (SELECT count(*) FROM ledger)
-"""  # noqa: S608
+
+# A request whose hold was in a credit lease (billing/credit_leases.py): its cost comes out of
+# the lease and the balance together, and the lease is renewed. Lock order as everywhere:
+# the lease's row, then the key's, then the account (each CTE reads the one before).
+_SETTLE_LEASED_SQL = (
+    """
+WITH leased AS (
+    UPDATE billing_reservation SET amount = amount - %(cost)s, created_at = now()
+    WHERE request_id = %(lease)s AND %(cost)s > 0 AND amount >= %(cost)s
+    RETURNING id
+),
+key_spent AS (
+    INSERT INTO billing_keyspend (api_key_id, month, spent, reserved)
+    SELECT %(api_key_id)s, %(month)s, %(cost)s, 0
+    WHERE %(api_key_id)s IS NOT NULL AND %(cost)s > 0 AND (SELECT count(*) FROM leased) >= 0
+    ON CONFLICT (api_key_id, month) DO UPDATE SET spent = billing_keyspend.spent + EXCLUDED.spent
+    RETURNING id
+),
+charged AS (
+    UPDATE billing_creditaccount
+    SET balance = balance - %(cost)s,
+        reserved = reserved - CASE WHEN EXISTS (SELECT 1 FROM leased) THEN %(cost)s ELSE 0 END,
+        updated_at = now()
+    WHERE user_id = %(user_id)s AND %(cost)s > 0 AND (SELECT count(*) FROM key_spent) >= 0
+    RETURNING id, balance
+),"""
+    + _LEDGER_AND_RECORD
+    + "RETURNING id, (SELECT count(*) FROM ledger), (SELECT count(*) FROM leased)"
+)
 
 
 def _settle_values(record: UsageRecord) -> dict:
@@ -452,31 +487,44 @@ def _settle_in_one_statement(*, record: UsageRecord) -> UsageRecord:
     return _settled(record, row[0])
 
 
-async def asettle(*, record: UsageRecord, prices: Prices) -> UsageRecord:
-    """`settle` from async code: on PostgreSQL the same statement on the asyncio pool."""
+async def asettle(
+    *, record: UsageRecord, prices: Prices, lease: str | None = None
+) -> tuple[UsageRecord, bool]:
+    """`settle` from async code: on PostgreSQL the same statement on the asyncio pool. With
+    `lease` (the request's hold was in that credit lease) the cost comes out of the lease. The
+    second value says whether the lease was renewed."""
     if not async_pg.enabled():
-        return await db_call(settle, record=record, prices=prices)
+        return await db_call(settle, record=record, prices=prices), False
     record.cost = usage_cost(record=record, prices=prices)
+    values = _settle_values(record)
+    if lease is not None:
+        values["lease"] = lease
     try:
         row = await async_pg.fetchone_atomic(
-            "default", _SETTLE_SQL, _settle_values(record), check=_check_charged(record)
+            "default",
+            _SETTLE_SQL if lease is None else _SETTLE_LEASED_SQL,
+            values,
+            check=_check_charged(record),
         )
     except psycopg.errors.UniqueViolation:
-        return await db_call(UsageRecord.objects.get, request_id=record.request_id)
-    return _settled(record, row[0])
+        return await db_call(UsageRecord.objects.get, request_id=record.request_id), False
+    return _settled(record, row[0]), lease is not None and row[2] > 0
 
 
 def release_stale_reservations(*, older_than: timedelta) -> int:
-    """Free holds whose request died without settling (the process was killed)."""
+    """Free holds whose request died without settling (the process was killed), and credit
+    leases their process stopped renewing (LEASE_MAX_AGE_SECONDS)."""
     released = 0
-    cutoff = timezone.now() - older_than
-    for reservation_id in Reservation.objects.filter(created_at__lt=cutoff).values_list(
-        "pk", flat=True
-    ):
+    now = timezone.now()
+    stale = Q(created_at__lt=now - older_than) | Q(
+        request_id__startswith="lease:",
+        created_at__lt=now - timedelta(seconds=settings.LEASE_MAX_AGE_SECONDS),
+    )
+    for reservation_id in Reservation.objects.filter(stale).values_list("pk", flat=True):
         with transaction.atomic():
             reservation = (
                 Reservation.objects.select_for_update(skip_locked=True)
-                .filter(pk=reservation_id)
+                .filter(stale, pk=reservation_id)  # still stale now that it is locked
                 .first()
             )
             if reservation is None:
