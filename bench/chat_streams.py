@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -32,14 +29,16 @@ from websockets.asyncio.client import connect
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway import (
-    PYTHON,
-    ROOT,
+    cpu_seconds,
     free_port,
     gateway_env,
     pct,
     prepare_database,
     process_tree,
     rss_mb,
+    start_gateway,
+    start_upstream,
+    stop,
     wait_for,
 )
 
@@ -108,18 +107,6 @@ async def run_many(count: int, make_stream, pids: list[int]) -> dict:
     }
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        except FileNotFoundError:
-            pass
-    return total / ticks
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--streams", default="1,64,256")
@@ -131,38 +118,10 @@ async def main() -> None:
     upstream_model = f"fake:tokens={args.tokens},tps={args.tps},stamp=1"
 
     upstream_port, gateway_port = free_port(), free_port()
-    upstream = subprocess.Popen(
-        [PYTHON, "-m", "aiapi.testing.fake_upstream", "--port", str(upstream_port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    upstream = start_upstream(upstream_port)
     env = {**gateway_env(upstream_port), "CHUK_WS_FRAMES_PER_SECOND": "1000"}
     key = prepare_database(env, upstream_port, extra_models={"bench-stamp": upstream_model})
-    gateway = subprocess.Popen(
-        [
-            str(Path(PYTHON).parent / "uvicorn"),
-            "chukchat.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(gateway_port),
-            "--workers",
-            "1",
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    gateway = start_gateway(env, gateway_port, workers=1)
     rows = [
         "| streams at once | path | finished | chunk p50 ms | chunk p99 ms | added p50 ms "
         "| added p99 ms | worker CPU | worker peak MB |",
@@ -232,9 +191,8 @@ async def main() -> None:
         await upstream_client.aclose()
         await gateway_client.aclose()
     finally:
-        os.killpg(gateway.pid, signal.SIGTERM)
+        stop(gateway)
         upstream.terminate()
-        gateway.wait(timeout=10)
         upstream.wait(timeout=10)
     if args.out:
         with open(args.out, "a") as handle:

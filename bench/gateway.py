@@ -1,25 +1,26 @@
-"""Gateway overhead: the same load sent straight to the fake upstream and through the gateway,
-in one run, on this machine.
+"""Gateway overhead: the same load sent straight to the fake upstream, through our gateway (one
+and two worker processes) and, with --litellm, through LiteLLM's proxy, in one run, on this
+machine.
 
-    .venv/bin/python bench/gateway.py [--workers 2] [--seconds 5] [--out docs/benchmarks.md]
+    .venv/bin/python bench/gateway.py [--seconds 5] [--workers 1,2] [--litellm] [--out FILE]
 
 Starts the fake upstream (uvicorn, one process), prepares a PostgreSQL database of its own
 (`chukchat_bench`) and Redis db 9, serves the gateway the way `make serve` does (uvicorn with
-uvloop + httptools, N worker processes), and measures:
-- non-streaming chat: requests/s and p50/p99 latency at 1, 16 and 64 concurrent clients,
-  direct versus through the gateway (the difference is what the gateway adds);
-- 256-token streams: time to first token and total time, direct versus gateway;
-- memory: the gateway's resident set (all workers) idle and while holding 100 open streams.
+uvloop + httptools), and for each target measures with a closed-loop client (httpx, one
+process): non-streaming chat (16 tokens) requests/s and p50/p99 latency at 1 and 16 clients;
+16-token streams/s at 16 clients; CPU per request and resident memory of the serving
+processes. "Added" is the target's p50 minus the direct p50. LiteLLM is installed once into
+var/bench-litellm (it is not a dependency of ours) and run with one worker.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -109,7 +110,7 @@ output_price = 2.0
 [[models]]
 id = "bench-stream"
 provider = "fake"
-upstream = "fake:tokens=256"
+upstream = "fake:tokens=16"
 max_output_tokens = 4096
 input_price = 1.0
 output_price = 2.0
@@ -222,60 +223,23 @@ async def stream_once(client: httpx.AsyncClient, url: str, body: dict) -> tuple[
     return first or 0.0, time.perf_counter() - started
 
 
-async def streams(url: str, headers: dict, body: dict, count: int) -> tuple[list, list]:
-    ttft, total = [], []
-    async with httpx.AsyncClient(timeout=60, headers=headers) as client:
-        await stream_once(client, url, body)
-        for _ in range(count):
-            first, whole = await stream_once(client, url, body)
-            ttft.append(first)
-            total.append(whole)
-    return ttft, total
-
-
-async def hold_streams(url: str, headers: dict, body: dict, count: int, pids: list[int]) -> float:
-    peak = 0.0
-    limits = httpx.Limits(max_connections=count)
-    async with httpx.AsyncClient(timeout=60, headers=headers, limits=limits) as client:
-        tasks = [asyncio.create_task(stream_once(client, url, body)) for _ in range(count)]
-        while not all(t.done() for t in tasks):
-            peak = max(peak, rss_mb(pids))
-            await asyncio.sleep(0.2)
-        await asyncio.gather(*tasks)
-    return peak
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--out", default=None, help="append a results table to this file")
-    args = parser.parse_args()
-
-    upstream_port, gateway_port = free_port(), free_port()
-    upstream = subprocess.Popen(
-        [PYTHON, "-m", "aiapi.testing.fake_upstream", "--port", str(upstream_port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    env = gateway_env(upstream_port)
-    key = prepare_database(env, upstream_port)
-    gateway = subprocess.Popen(
+def start_gateway(env: dict, port: int, workers: int) -> subprocess.Popen:
+    """The gateway as `make serve` runs it: uvicorn, uvloop, httptools, `workers` processes."""
+    return subprocess.Popen(
         [
             str(Path(PYTHON).parent / "uvicorn"),
             "chukchat.asgi:application",
             "--host",
             "127.0.0.1",
             "--port",
-            str(gateway_port),
+            str(port),
             "--workers",
-            str(args.workers),
+            str(workers),
             "--lifespan",
             "off",
             "--no-access-log",
@@ -290,76 +254,224 @@ async def main() -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    rows: list[str] = []
-    try:
-        direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
-        through = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
-        wait_for(f"http://127.0.0.1:{upstream_port}/v1/models")
-        wait_for(f"http://127.0.0.1:{gateway_port}/health")
-        time.sleep(1)
-        pids = process_tree(gateway.pid)
-        idle_mb = rss_mb(pids)
-        up_headers = {"Authorization": "Bearer sk-bench"}
-        gw_headers = {"Authorization": f"Bearer {key}"}
 
-        print("non-streaming chat (16 tokens)")
+
+def start_upstream(port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [PYTHON, "-m", "aiapi.testing.fake_upstream", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)
+
+
+LITELLM_VERSION = "1.100.0"
+LITELLM_VENV = ROOT / "var" / "bench-litellm"
+
+
+def litellm_binary() -> Path:
+    """LiteLLM's proxy in a virtualenv of its own (it is not a dependency of ours)."""
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+        subprocess.run(
+            [
+                str(LITELLM_VENV / "bin" / "pip"),
+                "install",
+                "-q",
+                f"litellm[proxy]=={LITELLM_VERSION}",
+            ],
+            check=True,
+        )
+    return binary
+
+
+def start_litellm(port: int, upstream_port: int) -> subprocess.Popen:
+    config = ROOT / "var" / "bench_litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        + "".join(
+            f"  - model_name: {name}\n    litellm_params:\n      model: openai/{upstream}\n"
+            f"      api_base: http://127.0.0.1:{upstream_port}/v1\n      api_key: sk-bench\n"
+            for name, upstream in (("bench", BENCH_UPSTREAM), ("bench-stream", STREAM_UPSTREAM))
+        )
+    )
+    return subprocess.Popen(
+        [str(litellm_binary()), "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        cwd=ROOT,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / ticks
+
+
+async def stream_load(
+    url: str, headers: dict, body: dict, concurrency: int, seconds: float
+) -> tuple[float, list[float], int]:
+    """Closed-loop streams: `concurrency` clients each reading a whole stream, back to back."""
+    totals: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
+        for _ in range(min(concurrency, 8)):
+            await stream_once(client, url, body)
+        stop_at = time.perf_counter() + seconds
+
+        async def worker():
+            nonlocal errors
+            while time.perf_counter() < stop_at:
+                first, whole = await stream_once(client, url, body)
+                errors += first == 0.0
+                totals.append(whole)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(totals) / elapsed, totals, errors
+
+
+BENCH_UPSTREAM = "fake:tokens=16"
+STREAM_UPSTREAM = "fake:tokens=16"
+
+
+async def measure(label: str, base: str, headers: dict, models: dict, pids: list[int], args):
+    """One target's figures: non-streaming at 1 and 16 clients, streams at 16, memory, CPU."""
+    chat = f"{base}/v1/chat/completions"
+    figures: dict = {"label": label}
+    idle = rss_mb(pids)
+    for clients in (1, 16):
+        before = cpu_seconds(pids)
+        rps, latencies, errors = await load(
+            chat, headers, {**CHAT_BODY, "model": models["chat"]}, clients, args.seconds
+        )
+        figures[f"rps{clients}"] = rps
+        figures[f"p50_{clients}"] = pct(latencies, 0.5)
+        figures[f"p99_{clients}"] = pct(latencies, 0.99)
+        figures[f"errors{clients}"] = errors
+        if pids:
+            figures[f"cpu{clients}"] = (cpu_seconds(pids) - before) / len(latencies) * 1000
+    sps, totals, errors = await stream_load(
+        chat,
+        headers,
+        {**CHAT_BODY, "model": models["stream"], "stream": True},
+        16,
+        args.seconds,
+    )
+    figures.update(sps16=sps, stream_p50=pct(totals, 0.5), stream_errors=errors)
+    figures["idle_mb"] = idle
+    figures["loaded_mb"] = rss_mb(pids)
+    print(figures, flush=True)
+    return figures
+
+
+def table(results: list[dict]) -> list[str]:
+    direct = results[0]
+    rows = [
+        "| target | req/s at 1 | req/s at 16 | p50 at 1 ms (added) | p50 at 16 ms (added) "
+        "| p99 at 16 ms | streams/s at 16 | CPU per request | memory idle / loaded |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        added = r is not direct
         rows.append(
-            "| clients | direct req/s | gateway req/s | direct p50 ms | gateway p50 ms "
-            "| added p50 ms | direct p99 ms | gateway p99 ms | added p99 ms | errors |"
+            f"| {r['label']} | {r['rps1']:.0f} | {r['rps16']:.0f} "
+            f"| {r['p50_1']:.2f}"
+            + (f" (+{r['p50_1'] - direct['p50_1']:.2f})" if added else "")
+            + f" | {r['p50_16']:.2f}"
+            + (f" (+{r['p50_16'] - direct['p50_16']:.2f})" if added else "")
+            + f" | {r['p99_16']:.2f} | {r['sps16']:.0f} "
+            + (f"| {r['cpu16']:.2f} ms " if "cpu16" in r else "| - ")
+            + (f"| {r['idle_mb']:.0f} / {r['loaded_mb']:.0f} MB |" if r["idle_mb"] else "| - |")
         )
-        rows.append("|---|---|---|---|---|---|---|---|---|---|")
-        for clients in (1, 16, 64):
-            d_rps, d_lat, d_err = await load(
-                direct, up_headers, {**CHAT_BODY, "model": "fake:tokens=16"}, clients, args.seconds
-            )
-            g_rps, g_lat, g_err = await load(
-                through, gw_headers, {**CHAT_BODY, "model": "bench"}, clients, args.seconds
-            )
-            row = (
-                f"| {clients} | {d_rps:.0f} | {g_rps:.0f} | {pct(d_lat, 0.5):.2f} | "
-                f"{pct(g_lat, 0.5):.2f} | {pct(g_lat, 0.5) - pct(d_lat, 0.5):.2f} | "
-                f"{pct(d_lat, 0.99):.2f} | {pct(g_lat, 0.99):.2f} | "
-                f"{pct(g_lat, 0.99) - pct(d_lat, 0.99):.2f} | {d_err + g_err} |"
-            )
-            rows.append(row)
-            print(row, flush=True)
+        errors = r["errors1"] + r["errors16"] + r["stream_errors"]
+        if errors:
+            rows[-1] += f" ({errors} errors)"
+    return rows
 
-        print("256-token streams, one at a time")
-        stream_body = {**CHAT_BODY, "stream": True, "max_tokens": 1024}
-        d_ttft, d_total = await streams(
-            direct, up_headers, {**stream_body, "model": "fake:tokens=256"}, 30
-        )
-        g_ttft, g_total = await streams(
-            through, gw_headers, {**stream_body, "model": "bench-stream"}, 30
-        )
-        rows.append("")
-        rows.append("| 256-token stream | direct ms | gateway ms | added |")
-        rows.append("|---|---|---|---|")
-        for label, d, g in (
-            ("time to first token (p50)", d_ttft, g_ttft),
-            ("total (p50)", d_total, g_total),
-        ):
-            d50, g50 = statistics.median(d) * 1000, statistics.median(g) * 1000
-            rows.append(
-                f"| {label} | {d50:.2f} | {g50:.2f} | {g50 - d50:.2f} ms "
-                f"({(g50 - d50) / d50 * 100:.0f}%) |"
-            )
-            print(rows[-1], flush=True)
 
-        peak = await hold_streams(
-            through, gw_headers, {**stream_body, "model": "bench-held"}, 100, pids
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--workers", default="1,2", help="gateway worker counts to measure")
+    parser.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy too")
+    parser.add_argument("--out", default=None, help="append the results table to this file")
+    args = parser.parse_args()
+
+    upstream_port = free_port()
+    upstream = start_upstream(upstream_port)
+    env = gateway_env(upstream_port)
+    key = prepare_database(env, upstream_port)
+    wait_for(f"http://127.0.0.1:{upstream_port}/v1/models")
+    results = []
+    try:
+        results.append(
+            await measure(
+                "direct to the upstream",
+                f"http://127.0.0.1:{upstream_port}",
+                {"Authorization": "Bearer sk-bench"},
+                {"chat": BENCH_UPSTREAM, "stream": STREAM_UPSTREAM},
+                [],
+                args,
+            )
         )
-        rows.append("")
-        rows.append(f"| memory (all {args.workers} workers) | MB |")
-        rows.append("|---|---|")
-        rows.append(f"| idle after warm-up | {idle_mb:.0f} |")
-        rows.append(f"| peak holding 100 concurrent streams | {peak:.0f} |")
-        print("\n".join(rows[-4:]), flush=True)
+        for workers in [int(n) for n in args.workers.split(",")]:
+            port = free_port()
+            gateway = start_gateway(env, port, workers)
+            try:
+                wait_for(f"http://127.0.0.1:{port}/health")
+                time.sleep(1)
+                results.append(
+                    await measure(
+                        f"Chuk gateway, {workers} worker{'s' if workers > 1 else ''}",
+                        f"http://127.0.0.1:{port}",
+                        {"Authorization": f"Bearer {key}"},
+                        {"chat": "bench", "stream": "bench-stream"},
+                        process_tree(gateway.pid),
+                        args,
+                    )
+                )
+            finally:
+                stop(gateway)
+        if args.litellm:
+            port = free_port()
+            proxy = start_litellm(port, upstream_port)
+            try:
+                wait_for(f"http://127.0.0.1:{port}/health/liveliness", timeout=120)
+                time.sleep(2)
+                results.append(
+                    await measure(
+                        "LiteLLM proxy 1.100.0, 1 worker",
+                        f"http://127.0.0.1:{port}",
+                        {},
+                        {"chat": "bench", "stream": "bench-stream"},
+                        process_tree(proxy.pid),
+                        args,
+                    )
+                )
+            finally:
+                stop(proxy)
     finally:
-        os.killpg(gateway.pid, signal.SIGTERM)
         upstream.terminate()
-        gateway.wait(timeout=10)
         upstream.wait(timeout=10)
+    rows = table(results)
+    print("\n".join(rows))
     if args.out:
         with open(args.out, "a") as handle:
             handle.write("\n".join(rows) + "\n")
