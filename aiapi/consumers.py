@@ -96,9 +96,18 @@ def frame(kind: str, stream_id: str, fields: dict, seq: int | None = None) -> st
 
 
 def error_frame(
-    stream_id, code: str, message: str, status: int = 400, seq: int | None = None
+    stream_id,
+    code: str,
+    message: str,
+    status: int = 400,
+    seq: int | None = None,
+    *,
+    retry_after: str | None = None,
 ) -> str:
     payload = {"type": "error", "id": stream_id, "error": message, "code": code, "status": status}
+    if retry_after is not None and retry_after.isdigit():
+        # What HTTP says in Retry-After: the seconds to wait before asking again.
+        payload["retryAfter"] = int(retry_after)
     if seq is not None:
         payload["seq"] = seq
     return orjson.dumps(payload).decode()
@@ -307,7 +316,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 turn = await asyncio.shield(starting)
             except ApiError as error:
                 await emit(
-                    error_frame(stream_id, error.code, error.message, error.status, seq), last=True
+                    error_frame(
+                        stream_id,
+                        error.code,
+                        error.message,
+                        error.status,
+                        seq,
+                        retry_after=error.headers.get("Retry-After"),
+                    ),
+                    last=True,
                 )
                 return
             try:
