@@ -102,7 +102,7 @@ function renderPlans() {
       }
       const price = document.createElement("p");
       price.className = "plan-price";
-      price.textContent = Number(plan.monthly_price) ? `${money(plan.monthly_price)} a month` : "Free";
+      price.textContent = `${money(plan.monthly_price)} a month`;
       const perks = document.createElement("ul");
       perks.className = "plan-perks";
       const perk = (text) => {
