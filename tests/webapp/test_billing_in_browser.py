@@ -45,7 +45,10 @@ def checkout_url(standin) -> re.Pattern:
 
 
 def test_buying_credits_goes_to_stripe_checkout_for_that_amount(
-    browsing, erin, stripe_on, stripe_standin  # noqa: F811
+    browsing,
+    erin,
+    stripe_on,
+    stripe_standin,  # noqa: F811
 ):
     page = browsing.page(user=erin)
     page.goto("/")
@@ -65,7 +68,10 @@ def test_buying_credits_goes_to_stripe_checkout_for_that_amount(
 
 
 def test_an_amount_outside_the_bounds_is_refused_by_the_api_and_said(
-    browsing, erin, stripe_on, stripe_standin  # noqa: F811
+    browsing,
+    erin,
+    stripe_on,
+    stripe_standin,  # noqa: F811
 ):
     page = browsing.page(user=erin)
     page.goto("/billing")
@@ -76,7 +82,10 @@ def test_an_amount_outside_the_bounds_is_refused_by_the_api_and_said(
 
 
 def test_changing_plan_goes_to_checkout_and_coming_back_paid_shows_the_new_plan(
-    browsing, erin, stripe_on, stripe_standin  # noqa: F811
+    browsing,
+    erin,
+    stripe_on,
+    stripe_standin,  # noqa: F811
 ):
     page = browsing.page(user=erin)
     page.goto("/billing")
@@ -108,7 +117,10 @@ def test_changing_plan_goes_to_checkout_and_coming_back_paid_shows_the_new_plan(
 
 
 def test_manage_billing_goes_to_the_customer_portal_and_sync_refreshes(
-    browsing, erin, stripe_on, stripe_standin  # noqa: F811
+    browsing,
+    erin,
+    stripe_on,
+    stripe_standin,  # noqa: F811
 ):
     page = browsing.page(user=erin)
     page.goto("/billing")
@@ -120,9 +132,7 @@ def test_manage_billing_goes_to_the_customer_portal_and_sync_refreshes(
     page.wait_for_url(re.compile(rf"^{re.escape(stripe_standin.url)}/p/session/bps_\w+$"))
 
 
-def test_coming_back_from_a_cancelled_checkout_says_nothing_was_charged(
-    browsing, erin, stripe_on  # noqa: F811
-):
+def test_coming_back_from_a_cancelled_checkout_says_nothing_was_charged(browsing, erin, stripe_on):
     page = browsing.page(user=erin)
     page.goto("/billing?checkout=cancelled")
     expect(page.locator("#billing-return")).to_have_text(
