@@ -192,13 +192,17 @@ def site(web_server, catalogue):
 
 @pytest.fixture
 def media_root(tmp_path, settings) -> Path:
-    """Media jobs' files (uploads, results) in a folder of the test's own."""
+    """Media jobs' files (uploads, results) and data exports in a folder of the test's own."""
     root = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root / "default")},
+        },
         "media": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
+            "OPTIONS": {"location": str(root / "private")},
         },
     }
     return root
