@@ -30,6 +30,20 @@ def text_of(content) -> str:
     return " ".join(p.get("text", "") for p in content or () if p.get("type") == "text")
 
 
+_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>")
+
+
+def title_text_of(content) -> str:
+    """What a new conversation is titled by: the first text of its first message (later parts
+    may be documents attached as context), without markup tags."""
+    if isinstance(content, str):
+        text = content
+    else:
+        texts = (p.get("text") or "" for p in content or () if p.get("type") == "text")
+        text = next((t for t in texts if t.strip()), "")
+    return _MARKUP.sub(" ", text)
+
+
 def title_from(text: str) -> str:
     words = re.sub(r"\s+", " ", text).strip().split(" ")
     title = " ".join(words[:TITLE_WORDS])
@@ -57,7 +71,7 @@ def turn_begin(
         first_user = next((m for m in new_messages if m["role"] == "user"), None)
         conversation = Conversation.objects.create(
             owner_id=owner_id,
-            title=title_from(text_of(first_user["content"])) if first_user else "New chat",
+            title=title_from(title_text_of(first_user["content"])) if first_user else "New chat",
             model=model,
             created_at=now,
             updated_at=now,

@@ -129,7 +129,7 @@ export class Composer {
     this.form.classList.toggle("image-mode", on);
     this.attach.hidden = on;
     this.list.hidden = on || (this.images.length === 0 && this.documents.length === 0);
-    this.textarea.placeholder = on ? "Describe the image to create" : this.placeholder;
+    this.textarea.placeholder = on ? "Describe an image" : this.placeholder;
     this.send.setAttribute("aria-label", on ? "Create image" : "Send");
     this.send.title = on ? "Create image (Enter)" : "Send (Enter)";
     this.update();

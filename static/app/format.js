@@ -40,6 +40,15 @@ export function dateTime(iso) {
   return iso ? DATE_TIME.format(new Date(iso)) : "";
 }
 
+const THIS_YEAR = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+
+// A moment in a long list: the year only when it is not this one.
+export function shortDateTime(iso) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  return when.getFullYear() === new Date().getFullYear() ? THIS_YEAR.format(when) : DATE_TIME.format(when);
+}
+
 export function date(iso) {
   return iso ? DATE.format(new Date(iso)) : "";
 }

@@ -19,9 +19,11 @@ const empty = document.getElementById("keys-empty");
 
 let keys = state.keys;
 
-function cell(text, className) {
+// `label` names the cell where a phone shows the rows as cards, without the header row.
+function cell(text, className, label) {
   const td = document.createElement("td");
   if (className) td.className = className;
+  if (label) td.dataset.label = label;
   td.textContent = text;
   return td;
 }
@@ -38,7 +40,7 @@ function row(key) {
   const code = document.createElement("code");
   code.textContent = `${key.prefix}…`;
   prefix.append(code);
-  const standing = cell("");
+  const standing = cell("", "key-status");
   const badge = document.createElement("span");
   badge.className = `badge ${key.revoked ? "badge-revoked" : "badge-active"}`;
   badge.textContent = key.revoked ? "Revoked" : "Active";
@@ -62,9 +64,9 @@ function row(key) {
   tr.append(
     name,
     prefix,
-    cell(dateTime(key.createdAt)),
-    cell(key.lastUsedAt ? dateTime(key.lastUsedAt) : "Never"),
-    cell(key.monthlySpendLimit === null ? "None" : money(key.monthlySpendLimit), "num"),
+    cell(dateTime(key.createdAt), "key-meta", "Created"),
+    cell(key.lastUsedAt ? dateTime(key.lastUsedAt) : "Never", "key-meta", "Last used"),
+    cell(key.monthlySpendLimit === null ? "None" : money(key.monthlySpendLimit), "num key-meta", "Monthly cap"),
     standing,
     actions,
   );

@@ -5,7 +5,7 @@
 
 import { api } from "./api.js";
 import { dayLabel, SERIES_COLOURS, StackedBars } from "./chart.js";
-import { count, dateTime, money } from "./format.js";
+import { count, money, shortDateTime } from "./format.js";
 
 const PAGE = 25;
 const state = JSON.parse(document.getElementById("chuk-state").textContent);
@@ -194,10 +194,10 @@ function showRecords(page) {
       if (record.errorCode) badge.title = record.errorCode;
       status.append(badge);
       row.append(
-        cell(dateTime(record.createdAt)),
+        cell(shortDateTime(record.createdAt)),
         cell(nameOfModel(record.model)),
-        cell(record.endpoint, "endpoint"),
-        cell(nameOfKey(record.keyId)),
+        cell(record.endpoint, "endpoint wide-only"),
+        cell(nameOfKey(record.keyId), "wide-only"),
         cell(count(record.inputTokens), "num"),
         cell(count(record.outputTokens), "num"),
         cell(money(record.cost), "num"),

@@ -95,6 +95,7 @@ def test_a_document_is_converted_on_a_worker_and_reaches_the_model_as_context(
     expect(question.locator(".doc-chip")).to_contain_text("report.docx")
     expect(question.locator(".msg-text")).to_have_text("How many teapots were sold?")
     wait_for_answer(page)
+    expect(page.locator("#chat-title")).to_have_text("How many teapots were sold?")
     content = upstream.requests()[-1]["body"]["messages"][-1]["content"]
     assert content[0] == {"type": "text", "text": "How many teapots were sold?"}
     assert content[1]["text"].startswith('<document name="report.docx">\n')
@@ -189,7 +190,7 @@ def test_image_mode_creates_a_picture_and_shows_it_with_its_cost(browsing, erin,
     )
     expect(page.get_by_label("Image model")).to_have_value("demo-image")
     page.get_by_label("Image size").select_option(label="Wide")
-    prompt = page.get_by_placeholder("Describe the image to create")
+    prompt = page.get_by_placeholder("Describe an image")
     prompt.fill("A lighthouse at dusk")
     prompt.press("Enter")
 
@@ -221,7 +222,7 @@ def test_an_image_the_balance_cannot_cover_says_so_with_a_way_to_buy_credits(
     page = browsing.page(user=alice)
     page.goto("/")
     page.get_by_role("button", name="Create an image").click()
-    page.get_by_placeholder("Describe the image to create").fill("A cat")
+    page.get_by_placeholder("Describe an image").fill("A cat")
     page.keyboard.press("Enter")
     error = page.locator("article.msg-image").get_by_role("alert")
     expect(error).to_contain_text("credit")
