@@ -30,18 +30,19 @@ def text_of(content) -> str:
     return " ".join(p.get("text", "") for p in content or () if p.get("type") == "text")
 
 
-_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>")
+# How the web app attaches a document to a message: a text part of its own (static/app/documents.js).
+_DOCUMENT = re.compile(r'<document name="([^"\n]*)">\n')
 
 
 def title_text_of(content) -> str:
     """What a new conversation is titled by: the first text of its first message (later parts
-    may be documents attached as context), without markup tags."""
+    may be documents attached as context); a message that is only a document, by its name."""
     if isinstance(content, str):
-        text = content
-    else:
-        texts = (p.get("text") or "" for p in content or () if p.get("type") == "text")
-        text = next((t for t in texts if t.strip()), "")
-    return _MARKUP.sub(" ", text)
+        return content
+    texts = (p.get("text") or "" for p in content or () if p.get("type") == "text")
+    text = next((t for t in texts if t.strip()), "")
+    document = _DOCUMENT.match(text)
+    return document[1] if document else text
 
 
 def title_from(text: str) -> str:

@@ -1,7 +1,7 @@
 // The settings page: change email (POST /v1/user/email: a link goes to the new address),
-// change password (POST /v1/user/password), export your data (POST /v1/user/exports, then
-// its progress until the file is ready to download once), and delete the account (POST
-// /v1/user/delete with your email and password; the API signs you out).
+// change password (POST /v1/user/password), exporting your data (POST /v1/user/exports,
+// then its progress until the file is ready to download once), and deleting the account
+// (POST /v1/user/delete with your email and password; the API signs you out).
 
 import { api } from "./api.js";
 import { dateTime } from "./format.js";

@@ -34,7 +34,9 @@ def test_a_conversation_is_titled_by_the_first_text_not_the_documents_after_it(h
     assert Conversation.objects.get(pk=asked["conversationId"]).title == "Sum it up"
     only_a_document = say(http, [{"type": "text", "text": document}])
     title = Conversation.objects.get(pk=only_a_document["conversationId"]).title
-    assert title == "# Teapot sales We sold 4217."
+    assert title == "report.docx"
+    html = say(http, "What does <b> do in HTML?")
+    assert Conversation.objects.get(pk=html["conversationId"]).title == "What does <b> do in HTML?"
 
 
 def test_a_new_conversation_is_saved_with_its_title_answer_tokens_and_cost(http, carol):
