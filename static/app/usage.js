@@ -219,7 +219,8 @@ function showRecords(page) {
 async function load({ records: recordsOnly = false } = {}) {
   const filters = readFilters();
   const mine = ++ticket;
-  document.body.setAttribute("aria-busy", "true");
+  const busy = recordsOnly ? [records] : [records, chart.container];
+  for (const element of busy) element.setAttribute("aria-busy", "true");
   let page;
   try {
     page = await api(`/v1/user/usage?${query(filters, { limit: PAGE, offset })}`);
@@ -227,11 +228,11 @@ async function load({ records: recordsOnly = false } = {}) {
     if (mine !== ticket) return;
     note.hidden = false;
     note.textContent = error.message;
-    document.body.removeAttribute("aria-busy");
+    for (const element of busy) element.removeAttribute("aria-busy");
     return;
   }
   if (mine !== ticket) return;
-  document.body.removeAttribute("aria-busy");
+  for (const element of busy) element.removeAttribute("aria-busy");
   last = { page, filters };
   if (!recordsOnly) {
     const t = page.totals;
