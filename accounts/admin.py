@@ -24,15 +24,35 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["revoked"]
     search_fields = ["prefix", "name", "user__email"]
     # The hash is never shown: it is not in `fields`, and keys are created by their owner only.
-    fields = [
-        "user",
-        "name",
-        "prefix",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "revoked",
-        "revoked_at",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "user",
+                    "name",
+                    "prefix",
+                    "created_at",
+                    "last_used_at",
+                    "expires_at",
+                    "revoked",
+                    "revoked_at",
+                    "monthly_spend_limit",
+                ]
+            },
+        ),
+        (
+            "Rate limits of this key (empty: the owner's plan decides)",
+            {
+                "fields": [
+                    ("chat_requests_per_minute", "chat_tokens_per_minute"),
+                    "transcription_requests_per_minute",
+                    "image_requests_per_minute",
+                    "convert_requests_per_minute",
+                    "api_requests_per_minute",
+                ]
+            },
+        ),
     ]
     readonly_fields = ["user", "prefix", "created_at", "last_used_at", "revoked", "revoked_at"]
     actions = ["revoke_keys"]

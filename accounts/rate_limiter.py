@@ -58,8 +58,10 @@ def _state(limit: Limit, tat: float, now: float) -> LimitState:
 
 
 def decide(limits: list[Limit], tats: list[float | None], now: float) -> tuple[Verdict, list]:
-    """The GCRA decision, shared by both stores: the verdict and the TATs to store (or None
-    where nothing changes). Times in milliseconds."""
+    """The GCRA decision, shared by both stores: the verdict, and the TAT to store for each
+    limit (None where nothing changes). `tats` is what each limit's key held when it was read:
+    forced counts are applied first, so a checked limit on the same key sees them. Forced counts
+    are taken even when the request is refused. Times in milliseconds."""
     retry = 0.0
     pushed = []
     for limit, stored in zip(limits, tats, strict=True):
@@ -70,13 +72,16 @@ def decide(limits: list[Limit], tats: list[float | None], now: float) -> tuple[V
             if allow_at > now:
                 retry = max(retry, allow_at - now)
         pushed.append((tat, new_tat))
-    if retry > 0:
-        states = tuple(
-            _state(limit, tat, now) for limit, (tat, _) in zip(limits, pushed, strict=True)
-        )
-        return Verdict(allowed=False, retry_after=retry / 1000, states=states), [None] * len(limits)
-    states = tuple(_state(limit, new, now) for limit, (_, new) in zip(limits, pushed, strict=True))
-    return Verdict(allowed=True, retry_after=0.0, states=states), [new for _, new in pushed]
+    allowed = retry == 0
+    states = tuple(
+        _state(limit, new if allowed or limit.force else tat, now)
+        for limit, (tat, new) in zip(limits, pushed, strict=True)
+    )
+    stored_tats = [
+        new if (allowed or limit.force) else None
+        for limit, (_, new) in zip(limits, pushed, strict=True)
+    ]
+    return Verdict(allowed=allowed, retry_after=retry / 1000, states=states), stored_tats
 
 
 class MemoryStore:
@@ -89,9 +94,18 @@ class MemoryStore:
     def check(self, limits: list[Limit]) -> Verdict:
         now = time.monotonic() * 1000
         with self.lock:
-            verdict, new = decide(limits, [self.tats.get(limit.key) for limit in limits], now)
+            seen: list[float | None] = [None] * len(limits)
+            for i, limit in enumerate(limits):  # forced counts first, as in Redis
+                if limit.force:
+                    seen[i] = self.tats.get(limit.key)
+                    tat = max(seen[i] if seen[i] is not None else now, now)
+                    self.tats[limit.key] = tat + limit.cost * _interval_ms(limit)
+            for i, limit in enumerate(limits):
+                if not limit.force:
+                    seen[i] = self.tats.get(limit.key)
+            verdict, new = decide(limits, seen, now)
             for limit, tat in zip(limits, new, strict=True):
-                if tat is not None:
+                if tat is not None and not limit.force:
                     self.tats[limit.key] = tat
             if len(self.tats) > 100_000:  # drop keys that are whole again
                 self.tats = {k: v for k, v in self.tats.items() if v > now}
@@ -103,33 +117,46 @@ class MemoryStore:
 
 # KEYS: one per limit. ARGV: per limit interval_ms, period_ms, cost, force. Returns
 # {retry_ms, tat_1, ..., tat_n} with the TATs as strings (Lua numbers would be truncated).
+# KEYS: one per limit. ARGV: per limit interval_ms, period_ms, cost, force. Forced counts are
+# applied first (and kept even when the request is refused); then the checked limits, taken
+# only if all of them allow it. Returns {now, retry_ms, tat seen by each limit} as strings (Lua
+# numbers would be truncated to integers).
 _GCRA = """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local out = {string.format('%.3f', now), '0'}
+local function tat_of(key)
+    local tat = tonumber(redis.call('GET', key) or now)
+    if tat < now then return now, tat end
+    return tat, tat
+end
+for i = 1, #KEYS do
+    if ARGV[i * 4] == '1' then
+        local tat, seen = tat_of(KEYS[i])
+        local new = tat + tonumber(ARGV[i * 4 - 1]) * tonumber(ARGV[i * 4 - 3])
+        redis.call('SET', KEYS[i], string.format('%.3f', new), 'PX', math.ceil(new - now) + 1000)
+        out[i + 2] = string.format('%.3f', seen)
+    end
+end
 local retry = 0
-local tats = {}
 local news = {}
 for i = 1, #KEYS do
-    local interval = tonumber(ARGV[i * 4 - 3])
-    local period = tonumber(ARGV[i * 4 - 2])
-    local cost = tonumber(ARGV[i * 4 - 1])
-    local force = ARGV[i * 4]
-    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
-    if tat < now then tat = now end
-    local new = tat + cost * interval
-    if force == '0' and new - period > now then
-        retry = math.max(retry, new - period - now)
+    if ARGV[i * 4] == '0' then
+        local tat, seen = tat_of(KEYS[i])
+        local new = tat + tonumber(ARGV[i * 4 - 1]) * tonumber(ARGV[i * 4 - 3])
+        if new - tonumber(ARGV[i * 4 - 2]) > now then
+            retry = math.max(retry, new - tonumber(ARGV[i * 4 - 2]) - now)
+        end
+        news[i] = new
+        out[i + 2] = string.format('%.3f', seen)
     end
-    tats[i] = tat
-    news[i] = new
 end
-local out = {string.format('%.3f', now), string.format('%.3f', retry)}
-for i = 1, #KEYS do
-    if retry == 0 then
-        redis.call('SET', KEYS[i], string.format('%.3f', news[i]), 'PX', math.ceil(news[i] - now) + 1000)
+if retry == 0 then
+    for i, new in pairs(news) do
+        redis.call('SET', KEYS[i], string.format('%.3f', new), 'PX', math.ceil(new - now) + 1000)
     end
-    out[i + 2] = string.format('%.3f', tats[i])
 end
+out[2] = string.format('%.3f', retry)
 return out
 """
 
@@ -149,12 +176,9 @@ class RedisStore:
 
     @staticmethod
     def _verdict(limits: list[Limit], reply: list) -> Verdict:
-        now, retry = float(reply[0]), float(reply[1])
-        tats = [float(t) for t in reply[2:]]
-        # The script already decided and stored; rebuild the figures from what it saw.
-        verdict, _ = decide(limits, tats, now)
-        if retry == 0 and not verdict.allowed:  # forced units only: never refused
-            verdict = Verdict(True, 0.0, verdict.states)
+        now = float(reply[0])
+        # The script decided and stored; the same arithmetic on what it saw gives the figures.
+        verdict, _ = decide(limits, [float(t) for t in reply[2:]], now)
         return verdict
 
     def check(self, limits: list[Limit]) -> Verdict:

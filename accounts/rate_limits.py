@@ -14,6 +14,7 @@ The x-ratelimit-* headers follow OpenAI's: limit, remaining and reset (a duratio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -98,9 +99,10 @@ def _tightest(states: list[LimitState]) -> LimitState | None:
 def _headers(verdict: Verdict, requests: list[Limit]) -> dict[str, str]:
     headers: dict[str, str] = {}
     request_keys = {limit.key for limit in requests}
+    checked = [s for s in verdict.states if not s.limit.force]  # not the piggybacked counts
     for suffix, states in (
-        ("requests", [s for s in verdict.states if s.limit.key in request_keys]),
-        ("tokens", [s for s in verdict.states if s.limit.key not in request_keys]),
+        ("requests", [s for s in checked if s.limit.key in request_keys]),
+        ("tokens", [s for s in checked if s.limit.key not in request_keys]),
     ):
         state = _tightest(states)
         if state is not None:
@@ -172,7 +174,7 @@ async def arate_check(*, caller, category: str, tokens: int = 0) -> RateCheck:
     if too_large is not None:
         raise too_large
     try:
-        verdict = await limiter_store().acheck(requests + token_limits)
+        verdict = await limiter_store().acheck(_take_pending() + requests + token_limits)
     except UNAVAILABLE as error:  # the limiter's Redis is down or slow
         return _unavailable(error)
     return _decide(verdict, requests, category)
@@ -224,14 +226,50 @@ async def arate_count_tokens(*, caller, tokens: int, category: str = "chat") -> 
     )
     if not token_limits:
         return
+    store = limiter_store()
     forced = [
         Limit(key=limit.key, rate=limit.rate, period=limit.period, cost=tokens, force=True)
         for limit in token_limits
     ]
-    try:
-        await limiter_store().acheck(forced)
-    except UNAVAILABLE as error:
-        _unavailable(error, refuse=False)  # the call is over: nothing left to refuse
+    if isinstance(store, MemoryStore):
+        store.check(forced)
+        return
+    for limit in forced:
+        queued = _pending.get(limit.key)
+        _pending[limit.key] = (
+            limit if queued is None else Limit(
+                key=limit.key, rate=limit.rate, period=limit.period,
+                cost=queued.cost + limit.cost, force=True,
+            )
+        )  # fmt: skip
+    global _flusher
+    if _flusher is None or _flusher.done():
+        _flusher = asyncio.create_task(_flush_pending(store))
+
+
+# Generated tokens not yet counted in Redis: they ride along with this process's next check
+# (one round trip a call instead of two), or are sent on their own after FLUSH_AFTER seconds.
+FLUSH_AFTER = 0.05
+_pending: dict[str, Limit] = {}
+_flusher: asyncio.Task | None = None
+
+
+def _take_pending() -> list[Limit]:
+    if not _pending:
+        return []
+    taken = list(_pending.values())
+    _pending.clear()
+    return taken
+
+
+async def _flush_pending(store: RedisStore) -> None:
+    await asyncio.sleep(FLUSH_AFTER)
+    forced = _take_pending()
+    if forced:
+        try:
+            await store.acheck(forced)
+        except UNAVAILABLE as error:
+            _unavailable(error, refuse=False)  # the calls are over: nothing left to refuse
 
 
 def rate_status(*, user_id: int, api_key_id: int | None, overrides: dict) -> dict:

@@ -140,6 +140,22 @@ output_price = 2.0
         check=True,
         capture_output=True,
     )
+    # Limits stay on (their Redis check is part of every request) but never bind.
+    subprocess.run(
+        [
+            PYTHON,
+            "manage.py",
+            "shell",
+            "-c",
+            "from billing.models import Plan; Plan.objects.filter(slug='free').update("
+            "chat_requests_per_minute=10**9, chat_tokens_per_minute=10**9, "
+            "api_requests_per_minute=10**9)",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     out = subprocess.run(
         [PYTHON, "manage.py", "createapikey", "bench@example.com", "--credits", "1000000"],
         cwd=ROOT,

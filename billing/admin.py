@@ -100,6 +100,35 @@ class PlanAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     list_editable = ["active", "sort_order"]
     prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "slug",
+                    "monthly_price",
+                    "monthly_allowance",
+                    "stripe_price_id",
+                    "includes_premium_models",
+                    "active",
+                    "sort_order",
+                ]
+            },
+        ),
+        (
+            "Rate limits per user and per API key (a key's own limits override these)",
+            {
+                "fields": [
+                    ("chat_requests_per_minute", "chat_tokens_per_minute"),
+                    "transcription_requests_per_minute",
+                    "image_requests_per_minute",
+                    "convert_requests_per_minute",
+                    "api_requests_per_minute",
+                ]
+            },
+        ),
+    ]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -73,3 +73,16 @@ def test_forced_units_are_taken_even_past_the_limit(store, key):
     after = store.check([Limit(key=key("dave:tokens"), rate=100, period=60, cost=1)])
     assert not after.allowed
     assert after.retry_after == pytest.approx(90.6, abs=1)  # 150 tokens over, 0.6 s each
+
+
+def test_forced_units_sent_with_a_check_count_first_and_stay_when_it_is_refused(store, key):
+    tokens = key("erin:tokens")
+    counted = Limit(key=tokens, rate=100, period=60, cost=60, force=True)
+    ask = Limit(key=tokens, rate=100, period=60, cost=30)
+    allowed = store.check([counted, ask])
+    assert allowed.allowed and allowed.states[1].remaining == 10  # 100 - 60 - 30
+
+    refused = store.check([Limit(key=tokens, rate=100, period=60, cost=5, force=True), ask])
+    assert not refused.allowed
+    after = store.check([Limit(key=tokens, rate=100, period=60, cost=0)])
+    assert after.states[0].remaining == 5  # the 5 forced units stayed; the refused 30 did not

@@ -52,6 +52,12 @@ def test_an_operator_edits_a_plan_and_entitlements_are_read_again(client, operat
             "includes_premium_models": "on",
             "active": "on",
             "sort_order": "10",
+            "chat_requests_per_minute": "120",
+            "chat_tokens_per_minute": "400000",
+            "transcription_requests_per_minute": "30",
+            "image_requests_per_minute": "30",
+            "convert_requests_per_minute": "60",
+            "api_requests_per_minute": "600",
         },
     )
 
