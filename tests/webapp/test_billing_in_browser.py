@@ -12,18 +12,12 @@ import stripe
 from playwright.sync_api import expect
 
 from billing.selectors import balance_of
-from tests.billing.conftest import (  # noqa: F401 (fixtures)
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
-    complete_checkout,
-    plans,
-    pro_price_id,
-    stripe_standin,
-)
+from tests.billing.conftest import complete_checkout, plans  # noqa: F401 (a fixture)
+from tests.support.stripe_standin import STRIPE_KEY, WEBHOOK_SECRET
 
 
 @pytest.fixture
-def stripe_on(settings, stripe_standin, plans, site):  # noqa: F811
+def stripe_on(settings, stripe_standin, plans, site):  # noqa: F811 (the fixture imported above)
     """Billing configured against the stand-in, returning to the site under test."""
     settings.STRIPE_SECRET_KEY = STRIPE_KEY
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
@@ -48,7 +42,7 @@ def test_buying_credits_goes_to_stripe_checkout_for_that_amount(
     browsing,
     erin,
     stripe_on,
-    stripe_standin,  # noqa: F811
+    stripe_standin,
 ):
     page = browsing.page(user=erin)
     page.goto("/")
@@ -71,7 +65,7 @@ def test_an_amount_outside_the_bounds_is_refused_by_the_api_and_said(
     browsing,
     erin,
     stripe_on,
-    stripe_standin,  # noqa: F811
+    stripe_standin,
 ):
     page = browsing.page(user=erin)
     page.goto("/billing")
@@ -85,7 +79,7 @@ def test_changing_plan_goes_to_checkout_and_coming_back_paid_shows_the_new_plan(
     browsing,
     erin,
     stripe_on,
-    stripe_standin,  # noqa: F811
+    stripe_standin,
 ):
     page = browsing.page(user=erin)
     page.goto("/billing")
@@ -120,7 +114,7 @@ def test_manage_billing_goes_to_the_customer_portal_and_sync_refreshes(
     browsing,
     erin,
     stripe_on,
-    stripe_standin,  # noqa: F811
+    stripe_standin,
 ):
     page = browsing.page(user=erin)
     page.goto("/billing")

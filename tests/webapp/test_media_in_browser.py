@@ -15,7 +15,6 @@ from playwright.sync_api import expect
 
 from aiapi.models import Message, UsageRecord
 from media_tools.models import MediaJob
-from tests.media_tools.conftest import _celery_worker, worker  # noqa: F401 (fixtures)
 from tests.media_tools.helpers import SENTENCE
 from tests.webapp.browser import QUESTION, ask, wait_for_answer
 from tests.webapp.conftest import Browsing, browser_with_microphone
@@ -66,7 +65,7 @@ def test_a_document_is_converted_on_a_worker_and_reaches_the_model_as_context(
     erin,
     upstream,
     media_root,
-    worker,  # noqa: F811
+    worker,
 ):
     page = browsing.page(user=erin)
     frames = record_socket_frames(page)
