@@ -225,3 +225,5 @@ async function welcomeBack() {
 renderPlans();
 loadInvoices();
 welcomeBack();
+
+document.documentElement.dataset.ready = "true";

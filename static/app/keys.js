@@ -194,3 +194,5 @@ async function revokeKey(key, button) {
 }
 
 render();
+
+document.documentElement.dataset.ready = "true";

@@ -176,3 +176,5 @@ handle(deleteForm, async (data) => {
   // Signed out by the API: the landing page says what happened.
   location.assign("/?account=deleted");
 });
+
+document.documentElement.dataset.ready = "true";

@@ -280,3 +280,5 @@ for (const button of measureButtons) {
 showMonth(state.thisMonth);
 writeFilters(fromAddress());
 load();
+
+document.documentElement.dataset.ready = "true";

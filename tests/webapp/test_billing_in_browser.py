@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from billing.selectors import balance_of
 from tests.billing.conftest import complete_checkout, plans  # noqa: F401 (a fixture)
 from tests.support.stripe_standin import STRIPE_KEY, WEBHOOK_SECRET
+from tests.webapp.browser import ready, visit
 
 
 @pytest.fixture
@@ -48,6 +49,7 @@ def test_buying_credits_goes_to_stripe_checkout_for_that_amount(
     page.goto("/")
     page.locator(".sidebar [data-balance]").click()
     expect(page).to_have_url(re.compile(r"/billing$"))
+    ready(page)
     expect(page.get_by_role("heading", name="Plan and billing")).to_be_visible()
     expect(page.locator("#billing-off")).to_have_count(0)
 
@@ -68,7 +70,7 @@ def test_an_amount_outside_the_bounds_is_refused_by_the_api_and_said(
     stripe_standin,
 ):
     page = browsing.page(user=erin)
-    page.goto("/billing")
+    visit(page, "/billing")
     page.get_by_label("Amount in USD").fill("1")
     page.get_by_role("button", name="Buy credits").click()
     expect(page.locator("#topup-status")).to_contain_text("must be between 5 and 500 USD")
@@ -82,7 +84,7 @@ def test_changing_plan_goes_to_checkout_and_coming_back_paid_shows_the_new_plan(
     stripe_standin,
 ):
     page = browsing.page(user=erin)
-    page.goto("/billing")
+    visit(page, "/billing")
     expect(page.locator('.plan-card[data-plan="free"]')).to_contain_text("Your plan")
     page.get_by_role("button", name="Switch to Pro").click()
 
@@ -92,7 +94,7 @@ def test_changing_plan_goes_to_checkout_and_coming_back_paid_shows_the_new_plan(
 
     # Erin pays on Stripe's page, which sends her back to where the API said.
     paid = complete_checkout(stripe_standin.url, session_id)
-    page.goto(paid["success_url"])
+    visit(page, paid["success_url"])
 
     notice = page.locator("#billing-return")
     expect(notice).to_contain_text("Thank you! Your payment went through.")
@@ -117,7 +119,7 @@ def test_manage_billing_goes_to_the_customer_portal_and_sync_refreshes(
     stripe_standin,
 ):
     page = browsing.page(user=erin)
-    page.goto("/billing")
+    visit(page, "/billing")
     page.get_by_role("button", name="Refresh from Stripe").click()
     expect(page.locator("#toast")).to_have_text("Up to date with Stripe: you are on the Free plan.")
     expect(page.locator("#invoices-note")).to_have_text("No invoices yet.")
@@ -128,7 +130,7 @@ def test_manage_billing_goes_to_the_customer_portal_and_sync_refreshes(
 
 def test_coming_back_from_a_cancelled_checkout_says_nothing_was_charged(browsing, erin, stripe_on):
     page = browsing.page(user=erin)
-    page.goto("/billing?checkout=cancelled")
+    visit(page, "/billing?checkout=cancelled")
     expect(page.locator("#billing-return")).to_have_text(
         "Checkout was cancelled: nothing was charged."
     )
@@ -138,7 +140,7 @@ def test_coming_back_from_a_cancelled_checkout_says_nothing_was_charged(browsing
 def test_without_stripe_the_page_says_payments_are_not_set_up(browsing, erin, settings):
     settings.STRIPE_SECRET_KEY = ""
     page = browsing.page(user=erin)
-    page.goto("/billing")
+    visit(page, "/billing")
     expect(page.locator("#billing-off")).to_contain_text("Payments are not set up on this server")
     page.get_by_role("button", name="Buy credits").click()
     expect(page.locator("#topup-status")).to_have_text("Payments are not set up on this server.")

@@ -17,6 +17,7 @@ from tests.webapp.browser import (
     ask,
     choose_model,
     last_answer,
+    ready,
     record_answer_growth,
     wait_for_answer,
 )
@@ -301,4 +302,5 @@ def test_a_user_without_credit_is_told_so_in_the_chat_with_a_way_to_buy_some(
     expect(page.get_by_role("button", name="Send")).to_be_visible()
     error.get_by_role("link", name="Buy credits").click()
     expect(page).to_have_url(re.compile(r"/billing#credits$"))
+    ready(page)
     expect(page.get_by_role("heading", name="Buy credits")).to_be_visible()

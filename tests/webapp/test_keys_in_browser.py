@@ -8,6 +8,7 @@ import httpx
 from playwright.sync_api import expect
 
 from accounts.models import ApiKey
+from tests.webapp.browser import ready, visit
 
 
 def test_a_key_is_created_shown_once_works_and_stops_working_once_revoked(browsing, erin, site):
@@ -15,6 +16,7 @@ def test_a_key_is_created_shown_once_works_and_stops_working_once_revoked(browsi
     page.goto("/")
     page.get_by_role("navigation", name="Account").get_by_role("link", name="API keys").click()
     expect(page).to_have_url(re.compile(r"/keys$"))
+    ready(page)
     expect(page.get_by_text("No keys yet. Create one above.")).to_be_visible()
 
     page.get_by_label("Name").fill("my laptop")
@@ -44,6 +46,7 @@ def test_a_key_is_created_shown_once_works_and_stops_working_once_revoked(browsi
     page.get_by_role("button", name="I have saved it").click()
     expect(page.locator("#new-key")).to_be_hidden()
     page.reload()
+    ready(page)
     assert plaintext not in page.content()  # shown once, never again
     row = page.locator("#keys tr", has_text="my laptop")
     expect(row).not_to_contain_text("Never")  # used just now
@@ -73,7 +76,7 @@ def test_a_key_is_created_shown_once_works_and_stops_working_once_revoked(browsi
 
 def test_a_key_needs_a_name_and_the_apis_refusals_are_shown(browsing, erin):
     page = browsing.page(user=erin)
-    page.goto("/keys")
+    visit(page, "/keys")
     page.get_by_role("button", name="Create key").click()
     expect(page.locator("#key-form-status")).to_have_text(
         "Give the key a name, so you can tell it from the others."

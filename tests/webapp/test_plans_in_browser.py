@@ -11,7 +11,7 @@ from aiapi.catalogue import catalogue_load
 from aiapi.selectors import catalogue_changed
 from billing.entitlements import entitlements_changed
 from billing.models import Plan, Subscription
-from tests.webapp.browser import ask, choose_model, last_answer, wait_for_answer
+from tests.webapp.browser import ask, choose_model, last_answer, ready, wait_for_answer
 
 PREMIUM = """
 [[models]]
@@ -57,6 +57,7 @@ def test_on_free_a_premium_model_is_locked_with_a_way_to_upgrade(
     page.keyboard.press("End")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/billing$"))
+    ready(page)
     expect(page.locator('[data-account="planName"]')).to_have_text("Free")
 
 

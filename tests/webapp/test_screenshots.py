@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from accounts.api_keys import api_key_create, api_key_revoke
 from aiapi.models import UsageRecord
-from tests.webapp.browser import ask, wait_for_answer
+from tests.webapp.browser import ask, visit, wait_for_answer
 from tests.webapp.conftest import ARTIFACTS, DESKTOP, PHONE
 from tests.webapp.test_sidebar_in_browser import chat
 
@@ -117,12 +117,12 @@ def test_the_usage_and_keys_pages_at_desktop_and_phone_size(browsing, erin, upst
     ask(page, "How much have I spent this month?")
     wait_for_answer(page)
 
-    page.goto("/usage")
+    visit(page, "/usage")
     expect(page.locator("#usage-chart rect.bar").first).to_be_visible()
     expect(page.locator("#usage-legend li")).to_have_count(3)
     page.screenshot(path=ARTIFACTS / "usage-desktop.png", full_page=True)
 
-    page.goto("/keys")
+    visit(page, "/keys")
     page.get_by_label("Name", exact=True).fill("staging server")
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_label("The new key")).to_have_value(re.compile(r"^sk-chuk-"))

@@ -12,7 +12,7 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from accounts.models import DataExport, User
-from tests.webapp.browser import ask, wait_for_answer
+from tests.webapp.browser import ask, ready, visit, wait_for_answer
 from tests.webapp.conftest import PASSWORD
 
 NEW_PASSWORD = "a long unusual passphrase 42"
@@ -23,6 +23,7 @@ def test_changing_the_email_waits_for_the_link_to_be_followed(browsing, erin):
     page.goto("/")
     page.get_by_role("navigation", name="Account").get_by_role("link", name="Settings").click()
     expect(page).to_have_url(re.compile(r"/settings$"))
+    ready(page)
     page.get_by_label("New email address").fill("erin@example.com")
     page.get_by_role("button", name="Change email").click()
     expect(page.locator("#email-form .form-status")).to_have_text(
@@ -39,13 +40,13 @@ def test_changing_the_email_waits_for_the_link_to_be_followed(browsing, erin):
     assert mail.outbox[-1].to == ["erin.new@example.com"]
     erin.refresh_from_db()
     assert erin.email == "erin@example.com"
-    page.reload()
+    visit(page, "/settings")
     expect(pending).to_contain_text("erin.new@example.com")
 
 
 def test_changing_the_password_checks_the_current_one_and_keeps_you_signed_in(browsing, erin):
     page = browsing.page(user=erin)
-    page.goto("/settings")
+    visit(page, "/settings")
     page.get_by_label("Current password").fill("not it")
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("New password (again)").fill(NEW_PASSWORD + "!")
@@ -79,7 +80,7 @@ def test_a_data_export_is_prepared_by_a_worker_and_downloaded_once(
     page.goto("/")
     ask(page, "Remember the lighthouse")
     wait_for_answer(page)
-    page.goto("/settings")
+    visit(page, "/settings")
 
     page.evaluate(
         """() => {
@@ -119,7 +120,7 @@ def test_a_data_export_is_prepared_by_a_worker_and_downloaded_once(
 
 def test_deleting_the_account_needs_the_email_and_password_then_signs_out(browsing, erin):
     page = browsing.page(user=erin)
-    page.goto("/settings")
+    visit(page, "/settings")
     zone = page.get_by_role("region", name="Delete your account")
     expect(zone).to_contain_text("This cannot be undone.")
     status = zone.locator(".form-status")

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from accounts.api_keys import api_key_create
 from aiapi.models import UsageRecord
-from tests.webapp.browser import ask, wait_for_answer
+from tests.webapp.browser import ask, ready, visit, wait_for_answer
 
 
 @pytest.fixture
@@ -61,6 +61,7 @@ def test_after_a_chat_the_dashboard_shows_the_spend_the_chart_and_the_request(
 
     page.get_by_role("navigation", name="Account").get_by_role("link", name="Usage").click()
     expect(page).to_have_url(re.compile(r"/usage$"))
+    ready(page)
 
     records = UsageRecord.objects.filter(user=erin)
     spend = sum(records.values_list("cost", flat=True), Decimal(0))
@@ -100,7 +101,7 @@ def test_filters_narrow_the_chart_and_the_table_and_the_csv_follows_them(
 ):
     earlier_usage(erin, 30)
     page = browsing.page(user=erin)
-    page.goto("/usage")
+    visit(page, "/usage")
     rows = page.locator("#records tr")
     expect(rows).to_have_count(25)  # a page
     expect(page.locator("#records-range")).to_have_text("1\u201325")
@@ -128,6 +129,7 @@ def test_filters_narrow_the_chart_and_the_table_and_the_csv_follows_them(
 
     # A reload, or the link, shows the same view.
     page.reload()
+    ready(page)
     expect(page.get_by_label("Key", exact=True)).to_have_value(str(erins_script.pk))
     expect(rows).to_have_count(1)
 
