@@ -34,9 +34,10 @@ from aiapi.providers.base import ChatRequest
 from aiapi.routing import candidates, route_chat
 from aiapi.selectors import aactive_catalogue, current_catalogue
 from aiapi.token_count import cautious_prompt_tokens, estimate_prompt_tokens, estimate_text_tokens
+from billing.credit_leases import Hold
 from billing.entitlements import aentitlements_for, require_model_access
-from billing.metering import Prices, reserve, settle, token_cost
-from chukchat.db_threads import db_call
+from billing.holds import charge, hold_credit
+from billing.metering import Prices, token_cost
 from chukchat.errors import ApiError
 
 
@@ -106,6 +107,7 @@ class ChatCall:
     record: UsageRecord | None = None
     answered_by: AiModel | None = None  # the model whose provider answered (maybe a fallback)
     chain: list[AiModel] = field(default_factory=list)  # the model, then fallbacks to try
+    hold: Hold = field(default_factory=lambda: Hold(amount=Decimal(0)))  # credit held for it
     rate: RateCheck = field(default_factory=lambda: RateCheck(headers={}))
     rate_category: str | None = None
 
@@ -223,7 +225,7 @@ class ChatCall:
             status=status,
             error_code=self.error.code if self.error else "",
         )
-        self.record = await db_call(settle, record=record, prices=self.prices)
+        self.record = await charge(record=record, prices=self.prices, hold=self.hold)
         if self.rate_category is not None:
             # The prompt was counted when the call started; now what it generated.
             await arate_count_tokens(
@@ -285,13 +287,12 @@ async def start_chat(
         request.max_tokens or settings.DEFAULT_MAX_TOKENS, model.max_output_tokens
     )
     request_id = request_id or new_request_id()
-    await db_call(
-        reserve,
+    hold = await hold_credit(
         user_id=caller.user_id,
         api_key_id=caller.api_key_id,
+        api_key_limit=caller.api_key_limit,
         request_id=request_id,
         amount=worst_case_cost(chain, request),
-        api_key_limit=caller.api_key_limit,
     )
     return ChatCall(
         request_id=request_id,
@@ -301,6 +302,7 @@ async def start_chat(
         endpoint=endpoint,
         stream=stream,
         chain=chain,
+        hold=hold,
         rate=rate,
         rate_category=rate_category,
     )

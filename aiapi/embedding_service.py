@@ -12,8 +12,8 @@ from aiapi.models import AiModel, UsageRecord
 from aiapi.providers.base import EmbeddingRequest
 from aiapi.routing import route_embeddings
 from billing.entitlements import require_model_access
-from billing.metering import Prices, reserve, settle, token_cost
-from chukchat.db_threads import db_call
+from billing.holds import charge, hold_credit
+from billing.metering import Prices, token_cost
 from chukchat.errors import ApiError
 
 MAX_INPUTS = 2048
@@ -76,13 +76,12 @@ async def run_embeddings(
     prices = Prices.of(model)
     request_id = new_request_id()
     cautious = sum(math.ceil(len(text.encode()) / 3) for text in request.input)
-    await db_call(
-        reserve,
+    hold = await hold_credit(
         user_id=caller.user_id,
         api_key_id=caller.api_key_id,
+        api_key_limit=caller.api_key_limit,
         request_id=request_id,
         amount=token_cost(prices=prices, prompt_tokens=cautious, completion_tokens=0),
-        api_key_limit=caller.api_key_limit,
     )
     started = time.perf_counter()
     record = UsageRecord(
@@ -97,13 +96,13 @@ async def run_embeddings(
     except ApiError as error:
         record.status, record.error_code = UsageRecord.Status.ERROR, error.code
         record.latency_ms = int((time.perf_counter() - started) * 1000)
-        await db_call(settle, record=record, prices=prices)
+        await charge(record=record, prices=prices, hold=hold)
         raise
     record.provider = answered_by.provider.name
     record.upstream_model = answered_by.upstream
     record.prompt_tokens = record.total_tokens = result.prompt_tokens
     record.latency_ms = int((time.perf_counter() - started) * 1000)
-    record = await db_call(settle, record=record, prices=prices)
+    record = await charge(record=record, prices=prices, hold=hold)
     return EmbeddingOutcome(
         model=model,
         vectors=result.vectors,

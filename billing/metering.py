@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from aiapi.models import AiModel, UsageRecord
 from billing.models import ZERO, CreditAccount, KeySpend, LedgerEntry, Reservation
+from chukchat import async_pg
+from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
 
 MILLION = Decimal(1_000_000)
@@ -140,6 +143,50 @@ RETURNING id
 """
 
 
+async def areserve(
+    *,
+    user_id: int,
+    api_key_id: int | None,
+    request_id: str,
+    amount: Decimal,
+    api_key_limit: Decimal | None = None,
+) -> int | None:
+    """`reserve` from async code: on PostgreSQL the same statements on the asyncio pool."""
+    if not async_pg.enabled() or "holds" not in settings.DATABASES:
+        return await db_call(
+            reserve,
+            user_id=user_id,
+            api_key_id=api_key_id,
+            request_id=request_id,
+            amount=amount,
+            api_key_limit=api_key_limit,
+        )
+    if amount <= 0:
+        return None
+    if api_key_id is not None and api_key_limit is not None:
+        params = _capped_params(
+            user_id=user_id,
+            api_key_id=api_key_id,
+            request_id=request_id,
+            amount=amount,
+            limit=api_key_limit,
+        )
+        for attempt in range(2):
+            reservation_id, fits = await async_pg.fetchone("holds", _RESERVE_CAPPED_SQL, params)
+            if fits is not None or attempt:
+                break
+            await async_pg.execute("holds", _ENSURE_KEY_ROW_SQL, params)
+        return _capped_outcome(reservation_id, fits, api_key_limit)
+    row = await async_pg.fetchone(
+        "holds",
+        _RESERVE_SQL,
+        {"amount": amount, "user_id": user_id, "request_id": request_id, "api_key_id": api_key_id},
+    )
+    if row is None:
+        raise insufficient_credits()
+    return row[0]
+
+
 def _reserve_in_one_statement(
     *, user_id: int, api_key_id: int | None, request_id: str, amount: Decimal
 ) -> int | None:
@@ -202,14 +249,9 @@ def _reserve_capped_in_one_statement(
 ) -> int:
     """The capped hold in one statement. A key's first request of a month finds no counter row
     (the statement's snapshot cannot see a row it inserts itself): create it, try again."""
-    params = {
-        "amount": amount,
-        "limit": limit,
-        "user_id": user_id,
-        "api_key_id": api_key_id,
-        "request_id": request_id,
-        "month": month_of(timezone.now()),
-    }
+    params = _capped_params(
+        user_id=user_id, api_key_id=api_key_id, request_id=request_id, amount=amount, limit=limit
+    )
     with connections["holds"].cursor() as cursor:
         for attempt in range(2):
             cursor.execute(_RESERVE_CAPPED_SQL, params)
@@ -217,6 +259,23 @@ def _reserve_capped_in_one_statement(
             if fits is not None or attempt:
                 break
             cursor.execute(_ENSURE_KEY_ROW_SQL, params)
+    return _capped_outcome(reservation_id, fits, limit)
+
+
+def _capped_params(
+    *, user_id: int, api_key_id: int, request_id: str, amount: Decimal, limit: Decimal
+) -> dict:
+    return {
+        "amount": amount,
+        "limit": limit,
+        "user_id": user_id,
+        "api_key_id": api_key_id,
+        "request_id": request_id,
+        "month": month_of(timezone.now()),
+    }
+
+
+def _capped_outcome(reservation_id: int | None, fits: bool | None, limit: Decimal) -> int:
     if reservation_id is not None:
         return reservation_id
     if not fits:
@@ -309,7 +368,21 @@ _USAGE_COLUMNS = [
 # there too), or, for a key without a hold, on this month's row. The key's row is locked before
 # the credit account (the account's update reads both key CTEs first), the same order as the
 # capped reserve, so the two never deadlock.
-_SETTLE_SQL = f"""
+# The ledger row and the usage record: the end of both charge statements.
+_LEDGER_AND_RECORD = f"""
+ledger AS (
+    INSERT INTO billing_ledgerentry
+        (account_id, kind, amount, balance_after, reference, description, created_at)
+    SELECT id, 'usage', -%(cost)s, balance, %(reference)s, %(description)s, now()
+    FROM charged WHERE %(cost)s > 0
+    RETURNING id
+)
+INSERT INTO aiapi_usagerecord ({", ".join(_USAGE_COLUMNS)})
+VALUES ({", ".join(f"%({c})s" for c in _USAGE_COLUMNS)})
+"""
+
+_SETTLE_SQL = (
+    """
 WITH released AS (
     DELETE FROM billing_reservation WHERE request_id = %(request_id)s
     RETURNING amount, key_spend_id
@@ -337,23 +410,42 @@ charged AS (
       AND (SELECT count(*) FROM key_released) + (SELECT count(*) FROM key_spent) >= 0
       AND (%(cost)s > 0 OR EXISTS (SELECT 1 FROM released))
     RETURNING id, balance
-),
-ledger AS (
-    INSERT INTO billing_ledgerentry
-        (account_id, kind, amount, balance_after, reference, description, created_at)
-    SELECT id, 'usage', -%(cost)s, balance, %(reference)s, %(description)s, now()
-    FROM charged WHERE %(cost)s > 0
-    RETURNING id
+),"""
+    + _LEDGER_AND_RECORD
+    + "RETURNING id, (SELECT count(*) FROM ledger)"
 )
-INSERT INTO aiapi_usagerecord ({", ".join(_USAGE_COLUMNS)})
-VALUES ({", ".join(f"%({c})s" for c in _USAGE_COLUMNS)})
-RETURNING id, (SELECT count(*) FROM ledger)
-"""  # noqa: S608
+
+# A request whose hold was in a credit lease (billing/credit_leases.py): its cost comes out of
+# the lease and the balance together, and the lease is renewed. Lock order as everywhere:
+# the lease's row, then the key's, then the account (each CTE reads the one before).
+_SETTLE_LEASED_SQL = (
+    """
+WITH leased AS (
+    UPDATE billing_reservation SET amount = amount - %(cost)s, created_at = now()
+    WHERE request_id = %(lease)s AND %(cost)s > 0 AND amount >= %(cost)s
+    RETURNING id
+),
+key_spent AS (
+    INSERT INTO billing_keyspend (api_key_id, month, spent, reserved)
+    SELECT %(api_key_id)s, %(month)s, %(cost)s, 0
+    WHERE %(api_key_id)s IS NOT NULL AND %(cost)s > 0 AND (SELECT count(*) FROM leased) >= 0
+    ON CONFLICT (api_key_id, month) DO UPDATE SET spent = billing_keyspend.spent + EXCLUDED.spent
+    RETURNING id
+),
+charged AS (
+    UPDATE billing_creditaccount
+    SET balance = balance - %(cost)s,
+        reserved = reserved - CASE WHEN EXISTS (SELECT 1 FROM leased) THEN %(cost)s ELSE 0 END,
+        updated_at = now()
+    WHERE user_id = %(user_id)s AND %(cost)s > 0 AND (SELECT count(*) FROM key_spent) >= 0
+    RETURNING id, balance
+),"""
+    + _LEDGER_AND_RECORD
+    + "RETURNING id, (SELECT count(*) FROM ledger), (SELECT count(*) FROM leased)"
+)
 
 
-def _settle_in_one_statement(*, record: UsageRecord) -> UsageRecord:
-    """Release, charge, ledger row and usage record as one statement: one round trip, atomic
-    on its own, and a duplicate request id (unique) makes the whole of it a no-op."""
+def _settle_values(record: UsageRecord) -> dict:
     values = {
         field.column: field.get_db_prep_save(getattr(record, field.attname), connection)
         for field in UsageRecord._meta.concrete_fields
@@ -365,30 +457,74 @@ def _settle_in_one_statement(*, record: UsageRecord) -> UsageRecord:
         description=_usage_description(record),
         month=month_of(timezone.now()),
     )
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_SETTLE_SQL, values)
-            record_id, ledger_rows = cursor.fetchone()
-            if record.cost > 0 and ledger_rows == 0:
-                raise ValueError("a charge needs a credit account")  # rolls the rest back
-    except IntegrityError:
-        return UsageRecord.objects.get(request_id=record.request_id)
+    return values
+
+
+def _check_charged(record: UsageRecord):
+    def check(row) -> None:
+        if record.cost > 0 and row[1] == 0:
+            raise ValueError("a charge needs a credit account")  # rolls the rest back
+
+    return check
+
+
+def _settled(record: UsageRecord, record_id: int) -> UsageRecord:
     record.pk = record_id
     record._state.adding = False
     return record
 
 
+def _settle_in_one_statement(*, record: UsageRecord) -> UsageRecord:
+    """Release, charge, ledger row and usage record as one statement: one round trip, atomic
+    on its own, and a duplicate request id (unique) makes the whole of it a no-op."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_SETTLE_SQL, _settle_values(record))
+            row = cursor.fetchone()
+            _check_charged(record)(row)
+    except IntegrityError:
+        return UsageRecord.objects.get(request_id=record.request_id)
+    return _settled(record, row[0])
+
+
+async def asettle(
+    *, record: UsageRecord, prices: Prices, lease: str | None = None
+) -> tuple[UsageRecord, bool]:
+    """`settle` from async code: on PostgreSQL the same statement on the asyncio pool. With
+    `lease` (the request's hold was in that credit lease) the cost comes out of the lease. The
+    second value says whether the lease was renewed."""
+    if not async_pg.enabled():
+        return await db_call(settle, record=record, prices=prices), False
+    record.cost = usage_cost(record=record, prices=prices)
+    values = _settle_values(record)
+    if lease is not None:
+        values["lease"] = lease
+    try:
+        row = await async_pg.fetchone_atomic(
+            "default",
+            _SETTLE_SQL if lease is None else _SETTLE_LEASED_SQL,
+            values,
+            check=_check_charged(record),
+        )
+    except psycopg.errors.UniqueViolation:
+        return await db_call(UsageRecord.objects.get, request_id=record.request_id), False
+    return _settled(record, row[0]), lease is not None and row[2] > 0
+
+
 def release_stale_reservations(*, older_than: timedelta) -> int:
-    """Free holds whose request died without settling (the process was killed)."""
+    """Free holds whose request died without settling (the process was killed), and credit
+    leases their process stopped renewing (LEASE_MAX_AGE_SECONDS)."""
     released = 0
-    cutoff = timezone.now() - older_than
-    for reservation_id in Reservation.objects.filter(created_at__lt=cutoff).values_list(
-        "pk", flat=True
-    ):
+    now = timezone.now()
+    stale = Q(created_at__lt=now - older_than) | Q(
+        request_id__startswith="lease:",
+        created_at__lt=now - timedelta(seconds=settings.LEASE_MAX_AGE_SECONDS),
+    )
+    for reservation_id in Reservation.objects.filter(stale).values_list("pk", flat=True):
         with transaction.atomic():
             reservation = (
                 Reservation.objects.select_for_update(skip_locked=True)
-                .filter(pk=reservation_id)
+                .filter(stale, pk=reservation_id)  # still stale now that it is locked
                 .first()
             )
             if reservation is None:

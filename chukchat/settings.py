@@ -167,6 +167,11 @@ else:
         "TEST": {"MIRROR": "default"},
     }
 
+# The credit hold and the charge of every metered request run on asyncio psycopg pools (per
+# process and alias, at most this many connections each) instead of through worker threads.
+ASYNC_DB_POOL = env_bool("CHUK_ASYNC_DB_POOL", True)
+ASYNC_DB_POOL_MAX = env_int("CHUK_ASYNC_DB_POOL_MAX", 10)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -207,7 +212,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "release-stale-reservations": {
         "task": "billing.tasks.release_stale_reservations_task",
-        "schedule": 60.0,
+        "schedule": 30.0,  # well within LEASE_MAX_AGE_SECONDS
     },
     "expire-media-results": {
         "task": "media_tools.tasks.expire_media_task",
@@ -355,6 +360,14 @@ MEDIA_SYNC_WAIT_SECONDS = env_float("CHUK_MEDIA_SYNC_WAIT_SECONDS", 120.0)
 # --- Money ----------------------------------------------------------------------------------
 CURRENCY = "usd"
 SIGNUP_CREDIT_USD = Decimal(env("CHUK_SIGNUP_CREDIT_USD", "0"))
+# Credit leases (billing/credit_leases.py): a process holds a slice of a user's credit, taking
+# LEASE_MULTIPLE times a request's worst case at a time, so requests need no database round
+# trip before the provider; an idle lease is given back after LEASE_IDLE_SECONDS, and one its
+# process stopped renewing is released by the periodic task after LEASE_MAX_AGE_SECONDS.
+CREDIT_LEASES = env_bool("CHUK_CREDIT_LEASES", True)
+LEASE_MULTIPLE = Decimal(env("CHUK_LEASE_MULTIPLE", "20"))
+LEASE_IDLE_SECONDS = env_float("CHUK_LEASE_IDLE_SECONDS", 5.0)
+LEASE_MAX_AGE_SECONDS = env_float("CHUK_LEASE_MAX_AGE_SECONDS", 120.0)
 # A hold older than this belongs to a request that died; a periodic task releases it.
 RESERVATION_TIMEOUT_SECONDS = env_int("CHUK_RESERVATION_TIMEOUT_SECONDS", 2 * 3600)
 # Seconds a user's plan entitlements are trusted from the process-local cache: the bound on how

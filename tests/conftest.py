@@ -24,6 +24,9 @@ def _close_database_pool(django_db_setup, django_db_blocker):
     yield
     from django.db import connections
 
+    from chukchat import async_pg
+
+    async_pg.close_all()
     with django_db_blocker.unblock():
         for conn in connections.all():
             close_pool = getattr(conn, "close_pool", None)

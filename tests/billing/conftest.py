@@ -225,3 +225,17 @@ def billing_catalogue(request):
     request.getfixturevalue("catalogue")  # the gateway tests' models, then ours
     catalogue_load(text=BILLING_MODELS)
     catalogue_changed()
+
+
+@pytest.fixture
+def no_holds_left(gateway_server):
+    """Whether every hold has ended: the server's credit leases are given back first (an idle
+    lease would be after CHUK_LEASE_IDLE_SECONDS), then no hold may remain."""
+    from billing.credit_leases import give_back_all
+
+    def check() -> bool:
+        gateway_server.wait_idle()
+        gateway_server.call(give_back_all)
+        return not Reservation.objects.exists()
+
+    return check

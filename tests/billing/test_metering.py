@@ -14,7 +14,7 @@ from aiapi.models import UsageRecord
 from aiapi.token_count import cautious_prompt_tokens
 from billing.ledger import credit_grant
 from billing.metering import Prices, settle
-from billing.models import LedgerEntry, Reservation
+from billing.models import LedgerEntry
 from billing.selectors import balance_of
 from tests.aiapi.test_openai_sdk import wait_for_record
 from tests.factories import UserFactory
@@ -82,7 +82,7 @@ def ask_steady(sdk: openai.OpenAI):
 
 
 def test_fifty_concurrent_requests_never_overspend_and_pay_exactly_what_they_used(
-    dave, dave_sdk, upstream
+    dave, dave_sdk, upstream, no_holds_left
 ):
     worst = steady_worst_case()
     upstream.clear()
@@ -102,7 +102,7 @@ def test_fifty_concurrent_requests_never_overspend_and_pay_exactly_what_they_use
     assert all(r.status == "ok" and r.completion_tokens == STEADY_MAX for r in records)
     assert balance_of(user=dave) == 10 * worst - charged >= 0
     assert LedgerEntry.objects.filter(kind="usage").count() == len(served)
-    assert not Reservation.objects.exists()
+    assert no_holds_left()
     # Refused requests never reached the provider.
     assert sum(1 for r in upstream.requests() if r["model"] == "fake:tokens=20,tps=100") == len(
         served
@@ -113,7 +113,7 @@ def test_fifty_concurrent_requests_never_overspend_and_pay_exactly_what_they_use
     )
 
 
-def test_a_provider_failure_charges_nothing(sdk, carol):
+def test_a_provider_failure_charges_nothing(sdk, carol, no_holds_left):
     with pytest.raises(openai.APIStatusError) as excinfo:
         sdk.chat.completions.create(model="all-down", messages=MESSAGES)
 
@@ -122,10 +122,12 @@ def test_a_provider_failure_charges_nothing(sdk, carol):
     assert record.status == "error" and record.cost == 0
     assert balance_of(user=carol) == Decimal(10)
     assert not LedgerEntry.objects.filter(kind="usage").exists()
-    assert not Reservation.objects.exists()
+    assert no_holds_left()
 
 
-def test_a_disconnect_mid_stream_charges_the_generated_tokens_once(gateway_url, carol_key, carol):
+def test_a_disconnect_mid_stream_charges_the_generated_tokens_once(
+    gateway_url, carol_key, carol, no_holds_left
+):
     with (
         httpx.Client(timeout=30) as client,
         client.stream(
@@ -160,4 +162,4 @@ def test_a_disconnect_mid_stream_charges_the_generated_tokens_once(gateway_url, 
     [charge] = LedgerEntry.objects.filter(kind="usage")
     assert charge.reference == f"usage:{request_id}" and charge.amount == -expected
     assert balance_of(user=carol) == Decimal(10) - expected
-    assert not Reservation.objects.exists()
+    assert no_holds_left()

@@ -1,5 +1,6 @@
 """Running an ASGI app (ours, or a fake) on 127.0.0.1 in a background thread."""
 
+import asyncio
 import socket
 import threading
 import time
@@ -27,7 +28,17 @@ class ThreadedServer:
             ws="websockets",
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.serve())
+
+    def call(self, coroutine_function, timeout: float = 10.0):
+        """Runs `coroutine_function()` on the server's own event loop (where its per-loop state,
+        such as credit leases, lives) and returns its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine_function(), self.loop).result(timeout)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,116 @@
+"""The statements on every metered request's path (the credit hold before the provider call, the
+charge after it) run on asyncio psycopg pools: no worker thread, and no connection handed from
+Django's pool and back per call (measured: 0.31 -> 0.13 ms of CPU a statement).
+
+PostgreSQL only: `enabled()` is false in embedded mode (SQLite), where callers use `db_call`.
+A pool belongs to its event loop (a server has one per process; tests have one per test), and
+to a database alias, whose settings (including the test database's name) it is opened with.
+Connections of loops that have ended are closed when the next pool is made, and all of them by
+`close_all()` (the test suite, before it drops its database)."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from django.conf import settings
+from django.db import connections
+from psycopg import AsyncClientCursor, AsyncConnection
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+# (loop, alias) -> (loop, pool, the pool's connections)
+_pools: dict[
+    tuple[int, str], tuple[asyncio.AbstractEventLoop, AsyncConnectionPool, weakref.WeakSet]
+] = {}
+
+
+def enabled() -> bool:
+    return settings.ASYNC_DB_POOL and connections["default"].vendor == "postgresql"
+
+
+def _conninfo(alias: str) -> str:
+    db = connections[alias].settings_dict
+    options = db.get("OPTIONS", {})
+    return make_conninfo(
+        dbname=db["NAME"],
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=str(db["PORT"]) if db.get("PORT") else None,
+        options=options.get("options") or None,
+    )
+
+
+def _finish(conns: weakref.WeakSet) -> None:
+    for conn in list(conns):
+        if not conn.closed:
+            conn.pgconn.finish()  # synchronous: the loop the connection belonged to is gone
+
+
+def _reap() -> None:
+    for key, (loop, _, conns) in list(_pools.items()):
+        if loop.is_closed():
+            _finish(conns)
+            del _pools[key]
+
+
+async def _pool(alias: str) -> AsyncConnectionPool:
+    loop = asyncio.get_running_loop()
+    key = (id(loop), alias)
+    found = _pools.get(key)
+    if found is not None and found[0] is loop:
+        return found[1]
+    _reap()
+    conns: weakref.WeakSet = weakref.WeakSet()
+
+    async def track(conn: AsyncConnection) -> None:
+        conns.add(conn)
+
+    pool = AsyncConnectionPool(
+        _conninfo(alias),
+        min_size=1,
+        max_size=settings.ASYNC_DB_POOL_MAX,
+        # Client-side binding, as Django's own connections use: the same SQL means the same.
+        kwargs={"autocommit": True, "cursor_factory": AsyncClientCursor},
+        configure=track,
+        open=False,
+        name=f"chuk-{alias}",
+    )
+    _pools[key] = (loop, pool, conns)
+    await pool.open(wait=False)
+    return pool
+
+
+async def fetchone(alias: str, sql: str, params: dict) -> tuple | None:
+    """One autocommitted statement; its first row."""
+    pool = await _pool(alias)
+    async with pool.connection() as conn:
+        cursor = await conn.execute(sql, params)
+        return await cursor.fetchone()
+
+
+async def execute(alias: str, sql: str, params: dict) -> None:
+    """One autocommitted statement, for its effect."""
+    pool = await _pool(alias)
+    async with pool.connection() as conn:
+        await conn.execute(sql, params)
+
+
+async def fetchone_atomic(alias: str, sql: str, params: dict, check=None) -> tuple | None:
+    """One statement in a transaction, its first row handed to `check`, which may raise to
+    roll the statement back."""
+    pool = await _pool(alias)
+    async with pool.connection() as conn, conn.transaction():
+        cursor = await conn.execute(sql, params)
+        row = await cursor.fetchone()
+        if check is not None:
+            check(row)
+        return row
+
+
+def close_all() -> None:
+    """Closes every pooled connection at once, whatever loop it belongs to."""
+    for _, _, conns in _pools.values():
+        _finish(conns)
+    _pools.clear()

@@ -1,0 +1,98 @@
+"""Real clients other than the Python SDK work against the gateway unchanged, with only the
+base URL and key set: the official openai Node SDK, LangChain's ChatOpenAI and
+OpenAIEmbeddings, and LiteLLM (as a library, the way applications call it)."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.aiapi.test_openai_sdk import upstream_text
+
+NODE_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "node"
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture(scope="session")
+def node_client() -> Path:
+    """The Node SDK, installed once from the committed lock file."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node and npm are needed for the Node SDK test")
+    if not (NODE_CLIENT / "node_modules" / "openai").exists():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+            cwd=NODE_CLIENT,
+            check=True,
+            timeout=300,
+        )
+    return NODE_CLIENT
+
+
+def test_the_node_sdk_works_unchanged(node_client, gateway_url, carol_key, upstream):
+    run = subprocess.run(
+        ["node", "client.mjs", f"{gateway_url}/v1", carol_key],
+        cwd=node_client,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+
+    assert {"fast", "emb"} <= set(result["models"])
+    expected = upstream_text(upstream, "fake:tokens=8")
+    assert result["text"] == expected == result["streamed"]
+    assert result["finishReason"] == "stop"
+    assert result["usage"]["completion_tokens"] == result["streamUsage"]["completion_tokens"] == 8
+    assert result["dimensions"] > 0
+    assert result["refused"] == {"status": 404, "code": "model_not_found"}
+
+
+def test_langchain_chat_and_embeddings_work_unchanged(gateway_url, carol_key, upstream):
+    from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+
+    chat = ChatOpenAI(model="fast", base_url=f"{gateway_url}/v1", api_key=carol_key, max_retries=0)
+    expected = upstream_text(upstream, "fake:tokens=8")
+
+    answer = chat.invoke("hello")
+    assert answer.content == expected
+    assert answer.usage_metadata["output_tokens"] == 8
+    assert "".join(chunk.content for chunk in chat.stream("hello")) == expected
+
+    embeddings = OpenAIEmbeddings(
+        model="emb",
+        base_url=f"{gateway_url}/v1",
+        api_key=carol_key,
+        check_embedding_ctx_length=False,  # that would need tiktoken's downloaded encodings
+        max_retries=0,
+    )
+    vectors = embeddings.embed_documents(["one", "two"])
+    assert len(vectors) == 2 and len(vectors[0]) > 0
+
+
+def test_litellm_works_unchanged(gateway_url, carol_key, upstream, monkeypatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch from GitHub
+    import litellm
+
+    expected = upstream_text(upstream, "fake:tokens=8")
+    reply = litellm.completion(
+        model="openai/fast", api_base=f"{gateway_url}/v1", api_key=carol_key, messages=HELLO
+    )
+    assert reply.choices[0].message.content == expected
+    assert reply.usage.completion_tokens == 8
+
+    chunks = litellm.completion(
+        model="openai/fast",
+        api_base=f"{gateway_url}/v1",
+        api_key=carol_key,
+        messages=HELLO,
+        stream=True,
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == expected
+
+    embedded = litellm.embedding(
+        model="openai/emb", api_base=f"{gateway_url}/v1", api_key=carol_key, input=["hello"]
+    )
+    assert len(embedded.data[0]["embedding"]) > 0
