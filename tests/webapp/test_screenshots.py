@@ -11,9 +11,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.api_keys import api_key_create, api_key_revoke
+from aiapi.catalogue import catalogue_load
 from aiapi.models import UsageRecord
+from aiapi.selectors import catalogue_changed
 from tests.webapp.browser import ask, visit, wait_for_answer
 from tests.webapp.conftest import ARTIFACTS, DESKTOP, PHONE
+from tests.webapp.test_plans_in_browser import PREMIUM
 from tests.webapp.test_sidebar_in_browser import chat
 
 QUESTION = "How do I count the words in a big file in Python?"
@@ -39,6 +42,8 @@ A few things to know:
 
 
 def test_the_chat_view_at_desktop_and_phone_size(browsing, erin, upstream):
+    catalogue_load(text=PREMIUM)  # shown locked in the picker: Erin is on Free
+    catalogue_changed()
     for question in ("Sourdough starter tips", "Explain monads simply", "Plan a Lisbon trip"):
         chat(erin, question)
     upstream.answers[QUESTION] = ANSWER
