@@ -56,6 +56,18 @@ class SessionOnly:
             )
 
 
+def this_month_payload(*, user) -> dict:
+    """This calendar month's (UTC) usage and spend: the status endpoint's `thisMonth`."""
+    month = usage_this_month(user=user)
+    return {
+        "since": month_start().isoformat(),
+        "requests": month.requests,
+        "inputTokens": month.prompt_tokens,
+        "outputTokens": month.completion_tokens,
+        "spend": money(month.cost),
+    }
+
+
 class UserStatusApi(APIView):
     """Who the caller is, their plan, what they have left and what they used this month."""
 
@@ -63,7 +75,6 @@ class UserStatusApi(APIView):
         user = request.user
         key = request.auth if isinstance(request.auth, KeyPrincipal) else None
         entitlements = entitlements_for(user_id=user.pk)
-        month = usage_this_month(user=user)
         return Response(
             {
                 "email": user.email,
@@ -76,13 +87,7 @@ class UserStatusApi(APIView):
                     "held": money(held_of(user=user)),
                     "currency": "usd",
                 },
-                "thisMonth": {
-                    "since": month_start().isoformat(),
-                    "requests": month.requests,
-                    "inputTokens": month.prompt_tokens,
-                    "outputTokens": month.completion_tokens,
-                    "spend": money(month.cost),
-                },
+                "thisMonth": this_month_payload(user=user),
                 "rateLimits": rate_status(
                     user_id=user.pk,
                     api_key_id=key.key_id if key else None,

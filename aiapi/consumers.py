@@ -96,12 +96,29 @@ def frame(kind: str, stream_id: str, fields: dict, seq: int | None = None) -> st
 
 
 def error_frame(
-    stream_id, code: str, message: str, status: int = 400, seq: int | None = None
+    stream_id,
+    code: str,
+    message: str,
+    status: int = 400,
+    seq: int | None = None,
+    *,
+    retry_after: str | None = None,
 ) -> str:
     payload = {"type": "error", "id": stream_id, "error": message, "code": code, "status": status}
+    if retry_after is not None and retry_after.isdigit():
+        # What HTTP says in Retry-After: the seconds to wait before asking again.
+        payload["retryAfter"] = int(retry_after)
     if seq is not None:
         payload["seq"] = seq
     return orjson.dumps(payload).decode()
+
+
+_JOB_STAGES = {"queued": 0, "running": 1}  # then finished: succeeded, failed or cancelled
+
+
+def _job_reached(job: dict) -> tuple[int, int]:
+    """How far a media job had got in a payload: its stage, then its progress."""
+    return _JOB_STAGES.get(job["status"], 2), job.get("progress") or 0
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -136,6 +153,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.followers: dict[str, asyncio.Task] = {}  # resumed streams being replayed here
         self.auth_timer: asyncio.Task | None = None
         self.job_groups: set[str] = set()  # media jobs this socket watches
+        self.job_sent: dict[str, tuple[int, int]] = {}  # job id -> how far the frames went
         await self.accept()
         token = bearer_token(_header(self.scope, b"authorization"))
         if token is None:
@@ -307,7 +325,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 turn = await asyncio.shield(starting)
             except ApiError as error:
                 await emit(
-                    error_frame(stream_id, error.code, error.message, error.status, seq), last=True
+                    error_frame(
+                        stream_id,
+                        error.code,
+                        error.message,
+                        error.status,
+                        seq,
+                        retry_after=error.headers.get("Retry-After"),
+                    ),
+                    last=True,
                 )
                 return
             try:
@@ -373,8 +399,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.media_job({"job": job_payload(job)})
 
     async def media_job(self, event: dict) -> None:
-        """A media job's change, pushed by the worker through the channel layer."""
+        """A media job's change, pushed by the worker through the channel layer. A change made
+        between joining the job's group and reading the job arrives after the job as read,
+        which is newer: it is not sent, so the frames never go back."""
         job = event["job"]
+        reached = _job_reached(job)
+        if reached < self.job_sent.get(job["id"], (-1, -1)):
+            return
+        self.job_sent[job["id"]] = reached
         await self.send_frame(orjson.dumps({"type": "job", "id": job["id"], "job": job}).decode())
         if job["status"] in ("succeeded", "failed", "cancelled"):
             group = job_group(job["id"])

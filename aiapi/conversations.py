@@ -30,6 +30,21 @@ def text_of(content) -> str:
     return " ".join(p.get("text", "") for p in content or () if p.get("type") == "text")
 
 
+# How the web app attaches a document to a message: a text part of its own (static/app/documents.js).
+_DOCUMENT = re.compile(r'<document name="([^"\n]*)">\n')
+
+
+def title_text_of(content) -> str:
+    """What a new conversation is titled by: the first text of its first message (later parts
+    may be documents attached as context); a message that is only a document, by its name."""
+    if isinstance(content, str):
+        return content
+    texts = (p.get("text") or "" for p in content or () if p.get("type") == "text")
+    text = next((t for t in texts if t.strip()), "")
+    document = _DOCUMENT.match(text)
+    return document[1] if document else text
+
+
 def title_from(text: str) -> str:
     words = re.sub(r"\s+", " ", text).strip().split(" ")
     title = " ".join(words[:TITLE_WORDS])
@@ -57,7 +72,7 @@ def turn_begin(
         first_user = next((m for m in new_messages if m["role"] == "user"), None)
         conversation = Conversation.objects.create(
             owner_id=owner_id,
-            title=title_from(text_of(first_user["content"])) if first_user else "New chat",
+            title=title_from(title_text_of(first_user["content"])) if first_user else "New chat",
             model=model,
             created_at=now,
             updated_at=now,

@@ -38,6 +38,18 @@ def _subscription_payload(subscription: Subscription | None) -> dict | None:
     }
 
 
+def plan_payload(plan: Plan) -> dict:
+    return {
+        "id": plan.slug,
+        "name": plan.name,
+        "monthly_price": _money(plan.monthly_price),
+        "monthly_allowance": _money(plan.monthly_allowance),
+        "currency": settings.CURRENCY,
+        "premium_models": plan.includes_premium_models,
+        "purchasable": bool(plan_price_id(plan=plan)),
+    }
+
+
 class PlanListApi(APIView):
     """Public: what can be bought."""
 
@@ -45,19 +57,7 @@ class PlanListApi(APIView):
     permission_classes = (AllowAny,)
 
     def get(self, request):
-        return Response({"object": "list", "data": [self._plan(p) for p in plan_list()]})
-
-    @staticmethod
-    def _plan(plan: Plan) -> dict:
-        return {
-            "id": plan.slug,
-            "name": plan.name,
-            "monthly_price": _money(plan.monthly_price),
-            "monthly_allowance": _money(plan.monthly_allowance),
-            "currency": settings.CURRENCY,
-            "premium_models": plan.includes_premium_models,
-            "purchasable": bool(plan_price_id(plan=plan)),
-        }
+        return Response({"object": "list", "data": [plan_payload(p) for p in plan_list()]})
 
 
 class CheckoutApi(APIView):

@@ -9,8 +9,13 @@ from aiapi.selectors import catalogue_changed
 from billing.entitlements import entitlements_changed
 from tests.factories import UserFactory
 
-# The gateway served over real HTTP before a fake upstream, for any test that asks for it.
-pytest_plugins = ["tests.support.gateway"]
+# The gateway served over real HTTP before a fake upstream, a real Celery worker and the Stripe
+# stand-in, for any test that asks for them.
+pytest_plugins = [
+    "tests.support.gateway",
+    "tests.support.celery_worker",
+    "tests.support.stripe_standin",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,11 +1,13 @@
-// Calls to our own API with the page's session: JSON in, JSON out, the CSRF token on writes,
-// and the API's error format turned into an ApiError the pages can show.
+// Calls to our own API with the page's session: JSON in, JSON out (or a multipart form for
+// uploads), the CSRF token on writes, and the API's error format turned into an ApiError the
+// pages can show (with `retryAfter`, in seconds, when the API said when to ask again).
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -17,6 +19,8 @@ export function csrfToken() {
 export async function errorFrom(response) {
   let message = `The server answered ${response.status}.`;
   let code = "http_" + response.status;
+  const wait = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+  const retryAfter = Number.isFinite(wait) ? wait : null;
   try {
     const body = await response.json();
     if (body && body.error) {
@@ -26,10 +30,10 @@ export async function errorFrom(response) {
   } catch {
     // not JSON: keep the status line
   }
-  return new ApiError(response.status, code, message);
+  return new ApiError(response.status, code, message, retryAfter);
 }
 
-export async function api(path, { method = "GET", body, signal } = {}) {
+export async function api(path, { method = "GET", body, form, signal } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
@@ -38,7 +42,8 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      // A FormData body sets its own multipart Content-Type (with the boundary).
+      body: form !== undefined ? form : body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
       signal,
     });

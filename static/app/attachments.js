@@ -1,4 +1,5 @@
-// Image files (picked, pasted or dropped) as data URIs for `image_url` content parts. Large
+// Image files (picked, pasted or dropped) as data URIs for `image_url` content parts (other
+// files are documents: documents.js). Large
 // photos are scaled down in the browser first: the model sees no more than about 2048 pixels
 // a side anyway, and a smaller frame reaches the server sooner.
 
@@ -48,6 +49,10 @@ export async function imageAttachment(file) {
   return { name: file.name || "pasted image", url: await readAsDataUrl(blob) };
 }
 
-export function imagesIn(dataTransfer) {
-  return [...(dataTransfer?.files || [])].filter((file) => file.type.startsWith("image/"));
+export function filesIn(dataTransfer) {
+  return [...(dataTransfer?.files || [])];
+}
+
+export function isImage(file) {
+  return file.type.startsWith("image/");
 }

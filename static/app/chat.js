@@ -5,13 +5,16 @@
 // ids and the chat's title from GET /v1/conversations/{id}.
 
 import { api } from "./api.js";
+import { documentPart, documentsOf } from "./documents.js";
 import { startStream } from "./stream.js";
 import { imagesOf } from "./thread.js";
 
-function contentOf(text, images) {
-  if (!images.length) return text;
+// A message's content: plain text, or parts (the words, the documents, then the images).
+function contentOf(text, images, documents = []) {
+  if (!images.length && !documents.length) return text;
   const parts = [];
   if (text) parts.push({ type: "text", text });
+  for (const attached of documents) parts.push(documentPart(attached));
   for (const url of images) parts.push({ type: "image_url", image_url: { url } });
   return parts;
 }
@@ -22,7 +25,7 @@ function summaryOf(conversation) {
 }
 
 export class Chat {
-  constructor({ thread, composer, picker, sidebar, socket, title, toast }) {
+  constructor({ thread, composer, picker, sidebar, socket, title, toast, onSpent = () => {} }) {
     this.thread = thread;
     this.composer = composer;
     this.picker = picker;
@@ -30,6 +33,7 @@ export class Chat {
     this.socket = socket;
     this.titleElement = title;
     this.toast = toast;
+    this.onSpent = onSpent;
     this.id = null;
     this.token = {};
     this.runs = new Set();
@@ -87,8 +91,8 @@ export class Chat {
 
   // --- Asking --------------------------------------------------------------------------------
 
-  send({ text, images }) {
-    const content = contentOf(text, images);
+  send({ text, images, documents }) {
+    const content = contentOf(text, images, documents);
     this.thread.addUser(content);
     this.run({ conversation_id: this.id ?? "new", content });
   }
@@ -101,7 +105,7 @@ export class Chat {
 
   edit(view, text) {
     if (this.here() || this.id === null || view.id === null) return;
-    const content = contentOf(text, imagesOf(view.content));
+    const content = contentOf(text, imagesOf(view.content), documentsOf(view.content));
     view.setContent(content);
     this.thread.cutAfter(view);
     this.run({ conversation_id: this.id, edit_message_id: view.id, content });
@@ -166,7 +170,7 @@ export class Chat {
         this.end(run, frame);
         break;
       case "error":
-        view.fail(frame.error || "The answer could not be generated.");
+        view.fail(frame.error || "The answer could not be generated.", frame);
         this.end(run, frame);
         break;
       default:
@@ -177,6 +181,7 @@ export class Chat {
   async end(run, last) {
     this.runs.delete(run);
     this.updateBusy();
+    if (last.type === "done") this.onSpent();
     if (run.conversationId === null) return;
     // A stop over SSE has no closing frame from the server; give it a moment to store it.
     if (last.local) await new Promise((resolve) => setTimeout(resolve, 600));

@@ -1,12 +1,16 @@
 // The chat app: reads what the page was rendered with, and wires the parts together.
 
+import { refreshBalance } from "./balance.js";
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
+import { convertDocument } from "./documents.js";
+import { ImageMode } from "./imagegen.js";
 import { ModelPicker } from "./models.js";
 import { confirmer, toaster } from "./notices.js";
 import { Sidebar } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
 import { Thread } from "./thread.js";
+import { VoiceInput } from "./voice.js";
 
 const state = JSON.parse(document.getElementById("chuk-state").textContent);
 const shell = document.querySelector(".shell");
@@ -20,18 +24,29 @@ socket.addEventListener("unauthorised", () => {
 socket.connect();
 
 let chat = null;
+let imageMode = null;
+
+// The balance in the sidebar, read again once an answer or a job has been charged.
+let balanceTimer = null;
+function spent() {
+  clearTimeout(balanceTimer);
+  balanceTimer = setTimeout(() => refreshBalance(), 300);
+}
 
 const composer = new Composer({
   form: document.getElementById("composer"),
   dropZone: document.getElementById("main"),
   onSend: (message) => chat.send(message),
   onStop: () => chat.stop(),
+  onImage: (prompt) => imageMode.create(prompt),
+  convert: (file, onProgress) => convertDocument({ file, socket, onProgress }),
 });
 
 const picker = new ModelPicker({
   root: document.getElementById("model-picker"),
   models: state.models,
   fallback: state.defaultModel,
+  premium: state.account.premiumModels,
   onChange: (model) => composer.setModel(model),
 });
 composer.setModel(picker.current);
@@ -66,6 +81,32 @@ chat = new Chat({
   socket,
   title: document.getElementById("chat-title"),
   toast,
+  onSpent: spent,
+});
+
+imageMode = new ImageMode({
+  bar: document.getElementById("image-mode-bar"),
+  toggle: document.getElementById("image-mode"),
+  composer,
+  thread,
+  socket,
+  models: state.imageModels,
+  fallback: state.defaultImageModel,
+  premium: state.account.premiumModels,
+  onSpent: spent,
+});
+
+const voiceStatus = document.getElementById("voice-status");
+const voice = new VoiceInput({
+  button: document.getElementById("voice"),
+  socket,
+  onText: (text) => composer.insertText(text),
+  say: (text, kind = "") => {
+    voiceStatus.textContent = text;
+    voiceStatus.hidden = !text;
+    if (kind) voiceStatus.dataset.kind = kind;
+    else delete voiceStatus.dataset.kind;
+  },
 });
 
 sidebar.show(state.conversations);
@@ -89,8 +130,7 @@ window.addEventListener("popstate", () => {
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.defaultPrevented) return;
   if (document.querySelector("dialog[open]")) return;
-  if (chat.stop()) event.preventDefault();
-  else if (sidebar.closeDrawer()) event.preventDefault();
+  if (voice.cancel() || chat.stop() || imageMode.leave() || sidebar.closeDrawer()) event.preventDefault();
 });
 
 if (window.matchMedia("(pointer: fine)").matches) composer.focus();

@@ -6,6 +6,7 @@
 
 import { Marked } from "../vendor/marked/marked.esm.js";
 import DOMPurify from "../vendor/dompurify/purify.es.js";
+import { copyText } from "./clipboard.js";
 import { icon } from "./icons.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -60,30 +61,6 @@ function highlight(code) {
   highlighter.highlightElement(code);
 }
 
-async function copyText(button, text) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    // Clipboard API refused (insecure context, no permission): select-and-copy instead.
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.style.position = "fixed";
-    area.style.opacity = "0";
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
-  button.classList.add("copied");
-  const label = button.querySelector(".copy-label");
-  if (label) label.textContent = "Copied";
-  setTimeout(() => {
-    button.classList.remove("copied");
-    if (label) label.textContent = "Copy";
-  }, 1500);
-}
-export { copyText };
 
 function decorateCodeBlocks(root) {
   let needsHighlighter = false;

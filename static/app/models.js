@@ -1,11 +1,14 @@
 // The model picker: the active chat models from the catalogue (GET /v1/models, handed to the
 // page at load), each with its vision / reasoning badges and its price per million tokens.
-// A listbox popup driven by the keyboard (arrows, Home/End, Enter, Esc) or the mouse.
+// A listbox popup driven by the keyboard (arrows, Home/End, Enter, Esc) or the mouse. Models
+// the user's plan does not include (pro_only without premium models) are listed, disabled,
+// with a way to the plan page: choosing one goes there.
 
 import { pricePerMillion } from "./format.js";
 import { icon } from "./icons.js";
 
 const REMEMBERED = "chuk-model";
+const UPGRADE_URL = "/billing";
 
 function badge(kind, label, iconName) {
   const span = document.createElement("span");
@@ -16,15 +19,17 @@ function badge(kind, label, iconName) {
 }
 
 export class ModelPicker {
-  constructor({ root, models, fallback, onChange }) {
+  constructor({ root, models, fallback, premium = true, onChange }) {
     this.button = root.querySelector("#model-button");
     this.list = root.querySelector("#model-list");
     this.name = root.querySelector("[data-model-name]");
     this.models = models;
+    this.premium = premium;
     this.onChange = onChange;
     this.active = -1;
     const remembered = localStorage.getItem(REMEMBERED);
-    this.value = this.find(remembered) ? remembered : this.find(fallback) ? fallback : models[0]?.id;
+    this.value =
+      [remembered, fallback].find((id) => this.usable(id)) || models.find((m) => this.allowed(m))?.id;
     this.build();
     this.show();
 
@@ -37,6 +42,7 @@ export class ModelPicker {
     });
     this.list.addEventListener("keydown", (event) => this.key(event));
     this.list.addEventListener("click", (event) => {
+      if (event.target.closest("a")) return; // the Upgrade link goes by itself
       const option = event.target.closest('[role="option"]');
       if (option) this.choose(option.dataset.model);
     });
@@ -47,6 +53,15 @@ export class ModelPicker {
 
   find(id) {
     return this.models.find((model) => model.id === id) || null;
+  }
+
+  allowed(model) {
+    return !model.pro_only || this.premium;
+  }
+
+  usable(id) {
+    const model = this.find(id);
+    return model !== null && this.allowed(model);
   }
 
   get current() {
@@ -75,6 +90,20 @@ export class ModelPicker {
         `${pricePerMillion(pricing.input_per_million_tokens)} in · ` +
         `${pricePerMillion(pricing.output_per_million_tokens)} out per 1M tokens`;
       option.append(head, price);
+      if (!this.allowed(model)) {
+        option.setAttribute("aria-disabled", "true");
+        option.classList.add("locked");
+        const upgrade = document.createElement("a");
+        upgrade.className = "option-upgrade";
+        upgrade.href = UPGRADE_URL;
+        upgrade.tabIndex = -1;
+        upgrade.textContent = "Upgrade";
+        const why = document.createElement("span");
+        why.className = "option-why";
+        why.textContent = "Not on your plan. ";
+        why.append(upgrade, " to use it.");
+        option.append(why);
+      }
       return option;
     });
     this.list.replaceChildren(...this.options);
@@ -97,13 +126,17 @@ export class ModelPicker {
 
   // Selects a model without announcing it (an opened conversation's own model).
   set(id) {
-    if (!this.find(id) || id === this.value) return;
+    if (!this.usable(id) || id === this.value) return;
     this.value = id;
     this.show();
     this.onChange(this.current, { byUser: false });
   }
 
   choose(id) {
+    if (this.find(id) && !this.usable(id)) {
+      location.assign(UPGRADE_URL); // the plan page, where it can be unlocked
+      return;
+    }
     this.close();
     if (!this.find(id)) return;
     const changed = id !== this.value;

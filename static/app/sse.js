@@ -36,7 +36,13 @@ export async function streamOverSse(body, { signal, onFrame }) {
   }
   if (!response.ok) {
     const error = await errorFrom(response);
-    onFrame({ type: "error", code: error.code, error: error.message, status: error.status });
+    onFrame({
+      type: "error",
+      code: error.code,
+      error: error.message,
+      status: error.status,
+      retryAfter: error.retryAfter,
+    });
     return;
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -1,18 +1,33 @@
-// The messages of the open chat. User messages are plain text (and their images); answers
-// are Markdown (markdown.js), with their reasoning folded away, the model, tokens and cost
-// underneath, and copy / regenerate / edit actions. An answer being written is updated at
-// most once a frame, and the view follows it down unless the reader has scrolled up.
+// The messages of the open chat. User messages are plain text (with their images, and the
+// documents attached as chips); answers are Markdown (markdown.js), with their reasoning
+// folded away, the model, tokens and cost underneath, and copy / regenerate / edit actions.
+// An answer being written is updated at most once a frame, and the view follows it down
+// unless the reader has scrolled up. Other views (a generated image) may sit between them.
 
-import { copyText, renderMarkdown } from "./markdown.js";
+import { copyText } from "./clipboard.js";
+import { documentsOf, isDocumentPart } from "./documents.js";
+import { renderMarkdown } from "./markdown.js";
 import { money, tokens } from "./format.js";
-import { iconButton } from "./icons.js";
+import { icon, iconButton } from "./icons.js";
 
+// The message's own words: its text parts, without the documents attached to it.
 export function textOf(content) {
   if (typeof content === "string") return content;
   return (content || [])
-    .filter((part) => part.type === "text")
+    .filter((part) => part.type === "text" && !isDocumentPart(part))
     .map((part) => part.text)
     .join("\n");
+}
+
+// A document attached to a message: its name on a chip that opens to show its Markdown.
+export function documentChip({ name, markdown }) {
+  const chip = element("details", "doc-chip");
+  const summary = element("summary");
+  const words = markdown.split(/\s+/).filter(Boolean).length;
+  summary.append(icon("file", "icon icon-small"), element("span", "doc-name", name), element("span", "doc-size", `${words.toLocaleString("en-US")} words`));
+  const body = element("pre", "doc-text", markdown);
+  chip.append(summary, body);
+  return chip;
 }
 
 export function imagesOf(content) {
@@ -28,6 +43,34 @@ function element(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+function link(href, text, className = "error-action") {
+  const anchor = element("a", className, text);
+  anchor.href = href;
+  return anchor;
+}
+
+// What an error lets the reader do: buy credit, upgrade, or wait (counted down).
+export function failureAction(code, retryAfter) {
+  if (code === "insufficient_credits") return link("/billing#credits", "Buy credits");
+  if (code === "model_requires_upgrade") return link("/billing", "Upgrade your plan");
+  if (code === "rate_limit_exceeded" && Number.isFinite(retryAfter)) {
+    const wait = element("span", "retry-after");
+    const until = Date.now() + retryAfter * 1000;
+    const tick = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      if (left <= 0) {
+        wait.textContent = "You can send again now.";
+        return;
+      }
+      wait.textContent = `You can send again in ${left} s.`;
+      setTimeout(tick, 1000);
+    };
+    tick();
+    return wait;
+  }
+  return null;
 }
 
 class UserMessage {
@@ -58,7 +101,14 @@ class UserMessage {
   setContent(content) {
     this.content = content;
     const images = imagesOf(content);
+    const documents = documentsOf(content);
     const parts = [];
+    if (documents.length) {
+      const chips = element("div", "msg-documents");
+      chips.setAttribute("aria-label", "Attached documents");
+      for (const attached of documents) chips.append(documentChip(attached));
+      parts.push(chips);
+    }
     if (images.length) {
       const gallery = element("div", "msg-images");
       for (const url of images) {
@@ -99,7 +149,7 @@ class UserMessage {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = area.value.trim();
-      if (!text && imagesOf(this.content).length === 0) return;
+      if (!text && imagesOf(this.content).length === 0 && documentsOf(this.content).length === 0) return;
       stop();
       this.thread.onEdit(this, text);
     });
@@ -269,11 +319,14 @@ class AssistantMessage {
     });
   }
 
-  fail(message) {
+  // `code` and `retryAfter` (from the API's error) add what the reader can do about it.
+  fail(message, { code, retryAfter } = {}) {
     this.root.removeAttribute("aria-busy");
     this.root.classList.remove("streaming");
     this.setStatus("");
-    this.error.textContent = message;
+    this.error.replaceChildren(element("span", "", message));
+    const next = failureAction(code, retryAfter);
+    if (next) this.error.append(" ", next);
     this.error.hidden = false;
     this.footer.hidden = false;
     this.render();
@@ -348,10 +401,11 @@ export class Thread {
   // Gives the views the ids the server assigned (the stored messages, in order).
   adopt(messages) {
     const stored = messages.filter((m) => m.role === "user" || m.role === "assistant");
-    if (stored.length !== this.views.length || stored.some((m, i) => m.role !== this.views[i].role)) {
+    const views = this.messages();
+    if (stored.length !== views.length || stored.some((m, i) => m.role !== views[i].role)) {
       return false;
     }
-    stored.forEach((message, index) => this.views[index].setId(message.id));
+    stored.forEach((message, index) => views[index].setId(message.id));
     this.refresh();
     return true;
   }
@@ -363,11 +417,20 @@ export class Thread {
 
   refresh() {
     this.empty.hidden = this.views.length > 0;
-    const last = this.last();
+    const last = this.lastMessage();
     for (const view of this.views) {
       if (view.role === "assistant") view.regenerate.hidden = view !== last || this.busy;
-      else view.edit.disabled = view.id === null || this.busy;
+      else if (view.role === "user") view.edit.disabled = view.id === null || this.busy;
     }
+  }
+
+  // The last stored kind of view (a question or an answer), past any generated image.
+  lastMessage() {
+    return this.messages()[this.messages().length - 1] || null;
+  }
+
+  messages() {
+    return this.views.filter((view) => view.role === "user" || view.role === "assistant");
   }
 
   nearBottom() {

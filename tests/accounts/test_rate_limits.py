@@ -177,6 +177,8 @@ def test_a_chat_over_the_socket_past_the_limit_gets_an_error_frame(gateway_url, 
     frames = asyncio.run(two_chats())
     refused = frames[-2]
     assert (refused["id"], refused["code"], refused["status"]) == ("2", "rate_limit_exceeded", 429)
+    # When to ask again, as HTTP's Retry-After would say (the web app shows it).
+    assert refused["retryAfter"] == 60
 
 
 def test_when_the_limiters_redis_is_gone_requests_pass_and_health_says_so(

@@ -28,6 +28,17 @@ def sent_messages(upstream):
     return upstream.requests()[-1]["body"]["messages"]
 
 
+def test_a_conversation_is_titled_by_the_first_text_not_the_documents_after_it(http):
+    document = '<document name="report.docx">\n# Teapot sales\n\nWe sold 4217.\n</document>'
+    asked = say(http, [{"type": "text", "text": "Sum it up"}, {"type": "text", "text": document}])
+    assert Conversation.objects.get(pk=asked["conversationId"]).title == "Sum it up"
+    only_a_document = say(http, [{"type": "text", "text": document}])
+    title = Conversation.objects.get(pk=only_a_document["conversationId"]).title
+    assert title == "report.docx"
+    html = say(http, "What does <b> do in HTML?")
+    assert Conversation.objects.get(pk=html["conversationId"]).title == "What does <b> do in HTML?"
+
+
 def test_a_new_conversation_is_saved_with_its_title_answer_tokens_and_cost(http, carol):
     answer = say(http, QUESTION)
 

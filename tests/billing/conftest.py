@@ -19,10 +19,7 @@ from aiapi.models import UsageRecord
 from aiapi.selectors import catalogue_changed
 from billing.entitlements import entitlements_changed
 from billing.models import CreditAccount, KeySpend, Plan, Reservation
-from billing.testing.stripe_standin import StripeStandin
-
-WEBHOOK_SECRET = "whsec_test_" + "b" * 32
-STRIPE_KEY = "sk_test_chukchat"
+from tests.support.stripe_standin import STRIPE_KEY, WEBHOOK_SECRET
 
 # Models billing tests need beside the gateway tests' catalogue.
 BILLING_MODELS = """
@@ -122,28 +119,6 @@ def _books_balance_after_every_test(request):
 
 
 # --- Stripe ----------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def stripe_standin():
-    with StripeStandin() as standin:
-        yield standin
-
-
-@pytest.fixture(scope="session")
-def pro_price_id(stripe_standin) -> str:
-    client = stripe.StripeClient(
-        STRIPE_KEY, base_addresses={"api": stripe_standin.url}, max_network_retries=0
-    )
-    price = client.v1.prices.create(
-        params={
-            "currency": "usd",
-            "unit_amount": 2000,
-            "recurring": {"interval": "month"},
-            "product_data": {"name": "Chuk Chat Pro"},
-        }
-    )
-    return price.id
-
-
 @pytest.fixture
 def stripe_settings(settings, stripe_standin, pro_price_id):
     settings.STRIPE_SECRET_KEY = STRIPE_KEY

@@ -2,6 +2,7 @@
 then every change the worker makes, so the web app never polls."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 from websockets.asyncio.client import connect
@@ -62,3 +63,44 @@ def test_nobody_else_can_watch_a_job(http, gateway_url):
         }
     ]
     assert asyncio.run(watch(gateway_url, mallory_key, "not-a-uuid"))[0]["code"] == "job_not_found"
+
+
+def test_a_change_older_than_the_job_as_first_sent_is_not_sent():
+    """A change published between the socket joining the job's group and reading the job
+    reaches the socket after the job as read (which is newer): it must not go back."""
+    from aiapi.consumers import ChatConsumer
+
+    consumer = ChatConsumer()
+    consumer.job_groups, consumer.job_sent, sent = set(), {}, []
+
+    async def capture(text):
+        sent.append(orjson.loads(text)["job"])
+
+    consumer.send_frame = capture
+
+    job_id = "6f1c2b9e-8d3a-4f5e-9b7c-1a2b3c4d5e6f"
+
+    def job(status, progress):
+        return {"job": {"id": job_id, "status": status, "progress": progress}}
+
+    async def deliver():
+        for event in (
+            job("running", 10),  # as read
+            job("running", 0),  # published before the read, arriving after it
+            job("running", 10),
+            job("running", 90),
+            job("succeeded", 100),
+            job("running", 90),  # a late straggler
+        ):
+            await consumer.media_job(event)
+
+    # In a thread of its own: a test without the database may run after the browser tests,
+    # whose Playwright keeps an event loop marked as running in this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, deliver()).result()
+    assert [(j["status"], j["progress"]) for j in sent] == [
+        ("running", 10),
+        ("running", 10),
+        ("running", 90),
+        ("succeeded", 100),
+    ]

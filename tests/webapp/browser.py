@@ -55,3 +55,14 @@ def choose_model(page: Page, name: str) -> None:
     page.get_by_role("button", name="Model:").click()
     page.get_by_role("option", name=name).click()
     expect(page.locator("[data-model-name]")).to_have_text(name)
+
+
+def ready(page: Page) -> Page:
+    """Once the page's modules have run (they mark <html data-ready>): its buttons work."""
+    expect(page.locator("html")).to_have_attribute("data-ready", "true")
+    return page
+
+
+def visit(page: Page, path: str) -> Page:
+    page.goto(path)
+    return ready(page)

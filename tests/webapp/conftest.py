@@ -43,6 +43,30 @@ kind = "anthropic"
 base_url = "{anthropic_base}"
 api_key = "sk-ant-fake"
 
+[[providers]]
+name = "local"
+kind = "local"
+
+[[providers]]
+name = "demo"
+kind = "demo"
+
+[[models]]
+id = "local-transcription"
+display_name = "Offline transcription"
+provider = "local"
+upstream = "pocketsphinx-en-us"
+kind = "transcription"
+audio_minute_price = 0.01
+
+[[models]]
+id = "demo-image"
+display_name = "Demo Image"
+provider = "demo"
+upstream = "demo-image"
+kind = "image"
+image_price = 0.002
+
 [[models]]
 id = "swift"
 display_name = "Swift"
@@ -147,6 +171,8 @@ def web_server(django_db_setup, django_db_blocker):
 @pytest.fixture
 def catalogue(transactional_db, upstream, settings):
     settings.DEFAULT_CHAT_MODEL = "swift"
+    settings.DEFAULT_TRANSCRIPTION_MODEL = "local-transcription"
+    settings.DEFAULT_IMAGE_MODEL = "demo-image"
     upstream.clear()
     catalogue_load(
         text=CATALOGUE.format(
@@ -165,6 +191,24 @@ def site(web_server, catalogue):
 
 
 @pytest.fixture
+def media_root(tmp_path, settings) -> Path:
+    """Media jobs' files (uploads, results) and data exports in a folder of the test's own."""
+    root = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root / "default")},
+        },
+        "media": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root / "private")},
+        },
+    }
+    return root
+
+
+@pytest.fixture
 def erin(transactional_db):
     """A user with $10 of credit."""
     user = UserFactory(email="erin@example.com")
@@ -173,7 +217,7 @@ def erin(transactional_db):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (scripts/system_packages.sh)")
     from playwright.sync_api import sync_playwright
@@ -184,11 +228,30 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
+            yield playwright
     finally:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+def browser_with_microphone(playwright, wav: Path):
+    """Chromium whose microphone is a fake device playing `wav` (a 16-bit PCM WAV, looped),
+    with the permission prompt answered yes: what a person speaking into the page would do."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        ],
+    )
 
 
 class Browsing:

@@ -17,6 +17,7 @@ from tests.webapp.browser import (
     ask,
     choose_model,
     last_answer,
+    ready,
     record_answer_growth,
     wait_for_answer,
 )
@@ -229,7 +230,16 @@ def test_a_model_without_vision_cannot_be_given_images(browsing, erin):
     page = browsing.page(user=erin)
     page.goto("/")
     choose_model(page, "Plain Text")
-    expect(page.locator("#attach")).to_be_disabled()
+    # The paperclip still takes documents; an image is refused before anything is sent.
+    expect(page.locator("#attach")).to_have_accessible_name("Attach documents")
+    assert "image/png" not in page.locator("#file-input").get_attribute("accept")
+    page.locator("#file-input").set_input_files(
+        files=[{"name": "square.png", "mimeType": "image/png", "buffer": tiny_png("red")}]
+    )
+    expect(page.locator("#composer-notice")).to_have_text(
+        "Plain Text cannot read images. Pick a model marked vision first."
+    )
+    expect(page.locator("#attachments img")).to_have_count(0)
 
 
 def test_after_a_reload_the_history_is_there_and_chats_open_from_the_sidebar(
@@ -281,10 +291,16 @@ def test_code_in_an_answer_is_highlighted_and_copied_with_one_click(browsing, er
     assert page.evaluate("navigator.clipboard.readText()") == code
 
 
-def test_a_user_without_credit_is_told_so_in_the_chat(browsing, alice, catalogue):
+def test_a_user_without_credit_is_told_so_in_the_chat_with_a_way_to_buy_some(
+    browsing, alice, catalogue
+):
     page = browsing.page(user=alice)
     page.goto("/")
     ask(page, "Hello?")
     error = last_answer(page).get_by_role("alert")
     expect(error).to_contain_text("Your credit balance cannot cover this request")
     expect(page.get_by_role("button", name="Send")).to_be_visible()
+    error.get_by_role("link", name="Buy credits").click()
+    expect(page).to_have_url(re.compile(r"/billing#credits$"))
+    ready(page)
+    expect(page.get_by_role("heading", name="Buy credits")).to_be_visible()

@@ -3,6 +3,7 @@ with (the same JSON the API would answer)."""
 
 import json
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -130,3 +131,81 @@ def test_the_log_out_page_wears_the_sites_look(client, alice):
     client.force_login(alice)
     page = client.get("/accounts/logout/").content.decode()
     assert 'class="card' in page and "btn-primary" in page
+
+
+@pytest.mark.parametrize("path", ["/usage", "/keys", "/billing", "/settings"])
+def test_the_account_pages_ask_a_visitor_to_log_in_first(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+def test_the_account_pages_show_the_plan_and_balance_and_link_each_other(client, alice):
+    from billing.ledger import credit_grant
+
+    credit_grant(user=alice, amount=Decimal("12.3456"), description="test credit")
+    client.force_login(alice)
+    for path in ("/usage", "/keys", "/billing", "/settings"):
+        page = client.get(path).content.decode()
+        assert "$12.34" in page  # whole cents, rounded down: never more than there is
+        assert 'aria-current="page"' in page
+        for link in ('href="/usage"', 'href="/keys"', 'href="/billing"', 'href="/settings"'):
+            assert link in page
+    chat = client.get("/").content.decode()
+    assert "$12.34" in chat and 'href="/billing"' in chat
+    assert page_state(client.get("/"))["account"]["balance"] == "12.3456"
+
+
+def test_the_keys_page_starts_with_the_keys_as_the_api_lists_them(client, alice, alice_key):
+    client.force_login(alice)
+    state = page_state(client.get("/keys"))
+    assert state["keys"] == client.get("/v1/user/keys").json()["data"]
+    assert alice_key not in client.get("/keys").content.decode()  # never the plaintext
+
+
+def test_the_usage_page_starts_with_this_months_figures(client, alice):
+    client.force_login(alice)
+    state = page_state(client.get("/usage"))
+    assert state["thisMonth"] == client.get("/v1/user/status").json()["thisMonth"]
+    assert {"id": "chatty", "name": "Chatty"} in state["models"]
+
+
+def test_the_billing_page_says_plainly_when_payments_are_not_set_up(client, alice, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    client.force_login(alice)
+    response = client.get("/billing")
+    assert "Payments are not set up on this server" in response.content.decode()
+    state = page_state(response)
+    assert state["configured"] is False
+    assert state["topup"] == {"min": "5", "max": "500"}
+
+
+def test_the_chat_app_knows_the_plan_and_the_image_models(client, alice):
+    catalogue_load(
+        text=CATALOGUE
+        + """
+[[models]]
+id = "painter"
+provider = "demo"
+upstream = "demo-image"
+kind = "image"
+image_price = 0.04
+
+[[models]]
+id = "opus"
+display_name = "Opus"
+provider = "demo"
+upstream = "demo"
+pro_only = true
+"""
+    )
+    client.force_login(alice)
+    state = page_state(client.get("/"))
+    assert state["account"]["plan"] == "free" and state["account"]["premiumModels"] is False
+    assert [m["id"] for m in state["imageModels"]] == ["painter"]
+    assert {m["id"]: m["pro_only"] for m in state["models"]} == {"chatty": False, "opus": True}
+
+
+def test_the_landing_page_says_when_an_account_was_deleted(client):
+    assert "Your account has been deleted" in client.get("/?account=deleted").content.decode()
+    assert "Your account has been deleted" not in client.get("/").content.decode()

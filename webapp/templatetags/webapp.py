@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from django import template
 
@@ -11,3 +11,18 @@ def usd(amount) -> str:
     if amount is None:
         return ""
     return format(Decimal(amount).normalize(), "f")
+
+
+@register.filter
+def credit(amount) -> str:
+    """A credit balance as people read one: whole cents, rounded down so it never shows more
+    than there is ($9.99 for 9.9996); a balance under a cent keeps its digits. As format.js's
+    credit()."""
+    if amount is None or amount == "":
+        return ""
+    value = Decimal(amount)
+    if value == 0:
+        return "$0.00"
+    if abs(value) < Decimal("0.01"):
+        return "$" + format(value.normalize(), "f")
+    return "$" + format(value.quantize(Decimal("0.01"), rounding=ROUND_FLOOR), ",f")
