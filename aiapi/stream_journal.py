@@ -140,7 +140,8 @@ class RedisJournal:
     def __init__(self, url: str, prefix: str) -> None:
         import redis.asyncio as aioredis
 
-        self.redis = aioredis.from_url(url)
+        # Reads block up to FOLLOW_BLOCK_MS: the socket must wait longer than that.
+        self.redis = aioredis.from_url(url, socket_timeout=FOLLOW_BLOCK_MS / 1000 + 10)
         self.prefix = f"{prefix}:chatstream"
         self.pending: list[tuple[str, int, str, bool]] = []
         self.writer: asyncio.Task | None = None

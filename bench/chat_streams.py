@@ -84,6 +84,8 @@ async def ws_stream(url: str, key: str, body: dict, into: list[float]) -> bool:
             if frame["type"] == "text":
                 stamps_in(frame["text"], received, into)
             elif frame["type"] in ("done", "error"):
+                if frame["type"] == "error":
+                    print("websocket error frame:", frame, flush=True)
                 return frame["type"] == "done"
 
 
@@ -97,6 +99,10 @@ async def run_many(count: int, make_stream, pids: list[int]) -> dict:
         peak = max(peak, rss_mb(pids))
         await asyncio.sleep(0.2)
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            print("stream failed:", repr(result), flush=True)
+            break
     elapsed = time.perf_counter() - started
     return {
         "finished": sum(1 for r in results if r is True),

@@ -188,7 +188,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
+            "CONFIG": {
+                # redis-py 8 gives every read a 5 s timeout, the length of the layer's own
+                # blocking receive: without more room an idle WebSocket is dropped after 5 s.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": f"{CACHE_KEY_PREFIX}:asgi",
+            },
         }
     }
 else:

@@ -137,6 +137,15 @@ async def test_a_socket_that_never_authenticates_is_closed_with_4401(catalogue, 
     assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
 
 
+async def test_an_idle_socket_stays_open(carol_key):
+    """Nothing arrives for longer than the channel layer's blocking read (5 s with Redis)."""
+    socket = await open_socket(headers=bearer(carol_key))
+    await asyncio.sleep(6)
+    await socket.send_json_to({"type": "ping"})
+    assert await socket.receive_json_from(timeout=2) == {"type": "pong"}
+    await socket.disconnect()
+
+
 # --- Chat ---------------------------------------------------------------------------------
 
 
