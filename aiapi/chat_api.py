@@ -64,28 +64,40 @@ def _error_response(turn: ChukTurn) -> HttpResponse:
     return response
 
 
+PING = ("ping", None)
+
+
 class _Feed:
     """The turn's events pulled by a task of their own, so a heartbeat can be written while
-    the provider is quiet without interrupting it."""
+    the provider is quiet without interrupting it. The heartbeat is a timer that queues a
+    ping only after a quiet interval: reading an event costs a plain queue get."""
 
     def __init__(self, turn: ChukTurn) -> None:
         self.turn = turn
         self.queue: asyncio.Queue = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self.last = self.loop.time()
         self.task = asyncio.create_task(self._pull())
+        self.beat = asyncio.create_task(self._heartbeat(settings.SSE_HEARTBEAT_SECONDS))
 
     async def _pull(self) -> None:
         try:
             async for item in self.turn.events():
+                self.last = self.loop.time()
                 self.queue.put_nowait(item)
         finally:
             self.queue.put_nowait(None)
 
-    async def next(self, wait: float):
-        """The next (kind, fields), None at the end, or TimeoutError after `wait` seconds."""
-        return await asyncio.wait_for(self.queue.get(), wait)
+    async def _heartbeat(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(max(0.0, self.last + interval - self.loop.time()))
+            if self.loop.time() - self.last >= interval:
+                self.last = self.loop.time()
+                self.queue.put_nowait(PING)
 
     async def close(self) -> None:
         # When the client went away this stops the provider; the turn settles what it owes.
+        self.beat.cancel()
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
@@ -105,11 +117,8 @@ async def _stream_response(turn: ChukTurn) -> HttpResponse:
     """Waits (up to one heartbeat) for the provider's first answer, so that a provider that
     fails before answering is a plain 502/504 rather than an error inside a 200 stream."""
     feed = _Feed(turn)
-    first = None
     try:
-        first = await feed.next(settings.SSE_HEARTBEAT_SECONDS)
-    except TimeoutError:
-        pass
+        first = await feed.queue.get()
     except BaseException:
         await feed.close()
         raise
@@ -124,21 +133,15 @@ async def _stream_response(turn: ChukTurn) -> HttpResponse:
 
 
 async def _sse(feed: _Feed, first):
-    heartbeat = settings.SSE_HEARTBEAT_SECONDS
     try:
         item = first
-        while True:
-            if item is not None:
+        while item is not None:
+            if item is PING:
+                yield b": ping\n\n"
+            else:
                 yield _sse_line(*item)
                 if item[0] in ("done", "error"):
                     return
-            try:
-                item = await feed.next(heartbeat)
-            except TimeoutError:
-                item = None
-                yield b": ping\n\n"
-                continue
-            if item is None:
-                return
+            item = await feed.queue.get()
     finally:
         await feed.close()
