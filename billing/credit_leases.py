@@ -139,7 +139,11 @@ async def take(*, user_id: int, amount: Decimal) -> Hold:
         )
     async with lease.lock:
         if not lease.usable(loop.time()):
-            await _renew(lease)
+            if lease.spare or lease.in_flight:
+                await _renew(lease)
+            else:
+                # Nothing held (new, or given back): no row to renew, and none lost.
+                lease.renewed_at = loop.time()
         if lease.spare < amount:
             missing = amount - lease.spare
             for grow in (max(amount * settings.LEASE_MULTIPLE, missing), missing):
