@@ -4,6 +4,7 @@ wrong. Driven with Channels' WebsocketCommunicator against the real application 
 journal, the fake upstream over HTTP), and with a real client against a running server."""
 
 import asyncio
+import contextlib
 import time
 from decimal import Decimal
 
@@ -23,8 +24,25 @@ PATH = "/v1/ai/chat/ws"
 HELLO = [{"role": "user", "content": "hello"}]
 
 
+_opened: list[WebsocketCommunicator] = []
+
+
+@pytest.fixture(autouse=True)
+async def _sockets_end_with_their_test():
+    """Every socket a test opened is disconnected the way a client's would be, before the
+    test's event loop closes: left to the loop's shutdown, the consumer and its channel-layer
+    receive are cancelled at once, mid-way through Redis calls."""
+    yield
+    while _opened:
+        socket = _opened.pop()
+        # An app that already ended (with the close the test asserted) re-raises here.
+        with contextlib.suppress(Exception):
+            await socket.disconnect(timeout=2)
+
+
 async def open_socket(*, headers=(), path=PATH) -> WebsocketCommunicator:
     socket = WebsocketCommunicator(application, path, headers=list(headers))
+    _opened.append(socket)
     connected, _ = await socket.connect()
     assert connected
     return socket
