@@ -16,11 +16,12 @@ once it is over, so the next calls wait for it."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
 from dataclasses import dataclass
+
+from chukchat.per_loop import PerLoop
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ class RedisStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._sync = None
-        self._async: dict[int, object] = {}
+        self._async: PerLoop[object] = PerLoop(self._async_script)
 
     def _args(self, limits: list[Limit]) -> tuple[list[str], list]:
         keys = [f"rl:{limit.key}" for limit in limits]
@@ -192,17 +193,13 @@ class RedisStore:
         keys, args = self._args(limits)
         return self._verdict(limits, self._sync_script(keys=keys, args=args))
 
-    async def acheck(self, limits: list[Limit]) -> Verdict:
-        loop_id = id(asyncio.get_running_loop())
-        script = self._async.get(loop_id)
-        if script is None:
-            import redis.asyncio as aioredis
+    def _async_script(self):
+        import redis.asyncio as aioredis
 
-            if len(self._async) > 64:  # loops of finished tests; a server has one
-                self._async.clear()
-            client = aioredis.Redis.from_url(
-                self.url, socket_timeout=0.5, socket_connect_timeout=0.5
-            )
-            script = self._async[loop_id] = client.register_script(_GCRA)
+        client = aioredis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return client.register_script(_GCRA)
+
+    async def acheck(self, limits: list[Limit]) -> Verdict:
+        script = self._async.get()
         keys, args = self._args(limits)
         return self._verdict(limits, await script(keys=keys, args=args))

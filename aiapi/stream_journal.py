@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from chukchat.per_loop import PerLoop
+
 logger = logging.getLogger(__name__)
 
 ATTACHED_SECONDS = 15  # a reader renews its mark this often (well within its lifetime)
@@ -237,19 +239,15 @@ class RedisJournal:
         return await self.redis.exists(f"{self._key(owner_id, stream_id)}:cancel") > 0
 
 
-_journals: dict[int, MemoryJournal | RedisJournal] = {}
+def _new_journal() -> MemoryJournal | RedisJournal:
+    if settings.REDIS_URL:
+        return RedisJournal(settings.REDIS_URL, settings.CACHE_KEY_PREFIX)
+    return MemoryJournal()
+
+
+_journals: PerLoop[MemoryJournal | RedisJournal] = PerLoop(_new_journal)
 
 
 def journal() -> MemoryJournal | RedisJournal:
     """This event loop's journal (Redis clients belong to the loop that made them)."""
-    loop_id = id(asyncio.get_running_loop())
-    found = _journals.get(loop_id)
-    if found is None:
-        if len(_journals) > 64:  # loops of finished tests; a server has one
-            _journals.clear()
-        if settings.REDIS_URL:
-            found = RedisJournal(settings.REDIS_URL, settings.CACHE_KEY_PREFIX)
-        else:
-            found = MemoryJournal()
-        _journals[loop_id] = found
-    return found
+    return _journals.get()

@@ -28,6 +28,7 @@ from django.conf import settings
 
 from billing.metering import ZERO, insufficient_credits
 from chukchat import async_pg
+from chukchat.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class _Leases:
         self.keeper: asyncio.Task | None = None
 
 
-_loops: dict[int, _Leases] = {}
+_loops: PerLoop[_Leases] = PerLoop(_Leases)
 
 
 def enabled(*, api_key_limit: Decimal | None) -> bool:
@@ -115,14 +116,9 @@ def enabled(*, api_key_limit: Decimal | None) -> bool:
 
 
 def _leases() -> _Leases:
-    loop = asyncio.get_running_loop()
-    leases = _loops.get(id(loop))
-    if leases is None:
-        if len(_loops) > 64:  # loops of finished tests; a server has one
-            _loops.clear()
-        leases = _loops[id(loop)] = _Leases()
+    leases = _loops.get()
     if leases.keeper is None or leases.keeper.done():
-        leases.keeper = loop.create_task(_keep(leases))
+        leases.keeper = asyncio.get_running_loop().create_task(_keep(leases))
     return leases
 
 
@@ -231,7 +227,7 @@ async def _keep(leases: _Leases) -> None:
 
 async def give_back_all() -> None:
     """Returns the spare part of every lease of this loop at once (tests, shutdown)."""
-    leases = _loops.get(id(asyncio.get_running_loop()))
+    leases = _loops.current()
     if leases is None:
         return
     for user_id, lease in list(leases.by_user.items()):

@@ -28,6 +28,9 @@ def main() -> None:
             database = "postgres://postgres@127.0.0.1:5432/chukchat"
         if not redis and answers("127.0.0.1", 6379):
             redis = "redis://127.0.0.1:6379/0"
+    # Keys of this run only: resumable chat streams are keyed by user id, and the test
+    # database (so its ids) starts again every run while Redis keeps the last run's keys.
+    lines.append(f"export CHUK_CACHE_PREFIX=${{CHUK_CACHE_PREFIX:-test{os.getpid()}}}")
     lines.append(f"export DATABASE_URL={database}")
     lines.append(f"export REDIS_URL={redis}")
     print("\n".join(lines))

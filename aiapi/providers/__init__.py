@@ -3,18 +3,16 @@ each provider are pooled instead of opened per request."""
 
 from __future__ import annotations
 
-import asyncio
-
 from django.conf import settings
 
 from aiapi.models import Provider
 from aiapi.providers.base import Adapter, UnconfiguredAdapter
 from aiapi.providers.demo_adapter import DemoAdapter
 from aiapi.providers.openai_adapter import OpenAIAdapter
+from chukchat.per_loop import PerLoop
 
-# (loop, provider id, provider version) -> adapter. HTTP clients belong to the loop that made
-# them; a server has one loop per process, tests have one per test.
-_adapters: dict[tuple[int, int, str], Adapter] = {}
+# Per loop: (provider id, provider version) -> adapter.
+_adapters: PerLoop[dict[tuple[int, str], Adapter]] = PerLoop(dict)
 
 
 def build_adapter(provider: Provider) -> Adapter:
@@ -50,11 +48,13 @@ def build_adapter(provider: Provider) -> Adapter:
 
 
 def adapter_for(provider: Provider) -> Adapter:
-    loop_id = id(asyncio.get_running_loop())
-    key = (loop_id, provider.pk, provider.updated_at.isoformat() if provider.updated_at else "")
-    adapter = _adapters.get(key)
+    """The provider's adapter for this event loop, made once and reused (its connection pool
+    belongs to the loop); a provider edited in admin gets a new one."""
+    adapters = _adapters.get()
+    key = (provider.pk, provider.updated_at.isoformat() if provider.updated_at else "")
+    adapter = adapters.get(key)
     if adapter is None:
-        if len(_adapters) > 256:  # loops of finished tests; a server never gets here
-            _adapters.clear()
-        adapter = _adapters[key] = build_adapter(provider)
+        for stale in [k for k in adapters if k[0] == provider.pk]:
+            del adapters[stale]  # an earlier version of this provider
+        adapter = adapters[key] = build_adapter(provider)
     return adapter
