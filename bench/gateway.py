@@ -266,9 +266,16 @@ def start_upstream(port: int) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 20 s: uvicorn waits for open connections, and a run that
+    held hundreds of streams can leave some it never finishes closing."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 LITELLM_VERSION = "1.100.0"
