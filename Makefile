@@ -33,6 +33,8 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 # Embedded mode: SQLite, in-memory channel layer, local-memory cache, eager Celery.
+# The site's own address follows HOST and PORT unless CHUK_SITE_URL says otherwise.
+run: export CHUK_SITE_URL ?= http://$(HOST):$(PORT)
 run: migrate
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py bootstrap
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) --lifespan off
