@@ -395,8 +395,8 @@ key_released AS (
 ),
 key_spent AS (
     INSERT INTO billing_keyspend (api_key_id, month, spent, reserved)
-    SELECT %(api_key_id)s, %(month)s, %(cost)s, 0
-    WHERE %(api_key_id)s IS NOT NULL AND %(cost)s > 0
+    SELECT %(api_key_id)s::bigint, %(month)s, %(cost)s, 0
+    WHERE %(api_key_id)s::bigint IS NOT NULL AND %(cost)s > 0
       AND NOT EXISTS (SELECT 1 FROM released WHERE key_spend_id IS NOT NULL)
     ON CONFLICT (api_key_id, month) DO UPDATE SET spent = billing_keyspend.spent + EXCLUDED.spent
     RETURNING id
@@ -427,8 +427,8 @@ WITH leased AS (
 ),
 key_spent AS (
     INSERT INTO billing_keyspend (api_key_id, month, spent, reserved)
-    SELECT %(api_key_id)s, %(month)s, %(cost)s, 0
-    WHERE %(api_key_id)s IS NOT NULL AND %(cost)s > 0 AND (SELECT count(*) FROM leased) >= 0
+    SELECT %(api_key_id)s::bigint, %(month)s, %(cost)s, 0
+    WHERE %(api_key_id)s::bigint IS NOT NULL AND %(cost)s > 0 AND (SELECT count(*) FROM leased) >= 0
     ON CONFLICT (api_key_id, month) DO UPDATE SET spent = billing_keyspend.spent + EXCLUDED.spent
     RETURNING id
 ),
@@ -505,6 +505,7 @@ async def asettle(
             _SETTLE_SQL if lease is None else _SETTLE_LEASED_SQL,
             values,
             check=_check_charged(record),
+            prepare=True,
         )
     except psycopg.errors.UniqueViolation:
         return await db_call(UsageRecord.objects.get, request_id=record.request_id), False

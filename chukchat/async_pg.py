@@ -15,8 +15,9 @@ import weakref
 
 from django.conf import settings
 from django.db import connections
-from psycopg import AsyncClientCursor, AsyncConnection
+from psycopg import AsyncClientCursor, AsyncConnection, AsyncCursor
 from psycopg.conninfo import make_conninfo
+from psycopg.types.numeric import Int8Dumper
 from psycopg_pool import AsyncConnectionPool
 
 # (loop, alias) -> (loop, pool, the pool's connections)
@@ -66,6 +67,9 @@ async def _pool(alias: str) -> AsyncConnectionPool:
 
     async def track(conn: AsyncConnection) -> None:
         conns.add(conn)
+        # Every int as int8: server-side bound, psycopg would otherwise type each int by its
+        # size (int2/int4/int8), and each mix of sizes would be a prepared statement of its own.
+        conn.adapters.register_dumper(int, Int8Dumper)
 
     pool = AsyncConnectionPool(
         _conninfo(alias),
@@ -97,12 +101,21 @@ async def execute(alias: str, sql: str, params: dict) -> None:
         await conn.execute(sql, params)
 
 
-async def fetchone_atomic(alias: str, sql: str, params: dict, check=None) -> tuple | None:
+async def fetchone_atomic(
+    alias: str, sql: str, params: dict, check=None, *, prepare: bool = False
+) -> tuple | None:
     """One statement in a transaction, its first row handed to `check`, which may raise to
-    roll the statement back."""
+    roll the statement back. With `prepare`, a server-side prepared statement (once per
+    connection and parameter types): for a long statement on every request, PostgreSQL's
+    parse and plan are most of its cost (measured: 0.43 -> 0.19 ms for the settle statement).
+    Its parameters are then bound server-side, so each must have a type PostgreSQL can tell."""
     pool = await _pool(alias)
     async with pool.connection() as conn, conn.transaction():
-        cursor = await conn.execute(sql, params)
+        if prepare:
+            cursor = AsyncCursor(conn)
+            await cursor.execute(sql, params, prepare=True)
+        else:
+            cursor = await conn.execute(sql, params)
         row = await cursor.fetchone()
         if check is not None:
             check(row)
