@@ -186,31 +186,36 @@ def process_tree(pid: int) -> list[int]:
     return [pid] + [q for c in children for q in process_tree(c)]
 
 
-async def load(
-    url: str, headers: dict, body: dict, concurrency: int, seconds: float
+async def post_once(client: httpx.AsyncClient, url: str, body: dict) -> tuple[bool, float]:
+    started = time.perf_counter()
+    response = await client.post(url, json=body)
+    return response.status_code == 200, time.perf_counter() - started
+
+
+async def closed_loop(
+    send, url: str, headers: dict, body: dict, concurrency: int, seconds: float, timeout: float
 ) -> tuple[float, list[float], int]:
-    """Closed-loop load: `concurrency` clients each sending back to back for `seconds`."""
-    latencies: list[float] = []
+    """Closed-loop load: `concurrency` clients each calling `send` (which answers whether it
+    succeeded and how long it took) back to back for `seconds`. Rate, times, failures."""
+    times: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30, headers=headers) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
         for _ in range(min(concurrency, 8)):  # warm the connections and caches
-            await client.post(url, json=body)
+            await send(client, url, body)
         stop_at = time.perf_counter() + seconds
 
         async def worker():
             nonlocal errors
             while time.perf_counter() < stop_at:
-                started = time.perf_counter()
-                response = await client.post(url, json=body)
-                if response.status_code != 200:
-                    errors += 1
-                latencies.append(time.perf_counter() - started)
+                ok, elapsed = await send(client, url, body)
+                errors += not ok
+                times.append(elapsed)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return len(latencies) / elapsed, latencies, errors
+    return len(times) / elapsed, times, errors
 
 
 async def stream_once(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, float]:
@@ -329,29 +334,10 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-async def stream_load(
-    url: str, headers: dict, body: dict, concurrency: int, seconds: float
-) -> tuple[float, list[float], int]:
-    """Closed-loop streams: `concurrency` clients each reading a whole stream, back to back."""
-    totals: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
-        for _ in range(min(concurrency, 8)):
-            await stream_once(client, url, body)
-        stop_at = time.perf_counter() + seconds
-
-        async def worker():
-            nonlocal errors
-            while time.perf_counter() < stop_at:
-                first, whole = await stream_once(client, url, body)
-                errors += first == 0.0
-                totals.append(whole)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return len(totals) / elapsed, totals, errors
+async def stream_whole(client: httpx.AsyncClient, url: str, body: dict) -> tuple[bool, float]:
+    """A whole stream: failed when no content arrived."""
+    first, whole = await stream_once(client, url, body)
+    return first != 0.0, whole
 
 
 BENCH_UPSTREAM = "fake:tokens=16"
@@ -365,8 +351,14 @@ async def measure(label: str, base: str, headers: dict, models: dict, pids: list
     idle = rss_mb(pids)
     for clients in (1, 16):
         before = cpu_seconds(pids)
-        rps, latencies, errors = await load(
-            chat, headers, {**CHAT_BODY, "model": models["chat"]}, clients, args.seconds
+        rps, latencies, errors = await closed_loop(
+            post_once,
+            chat,
+            headers,
+            {**CHAT_BODY, "model": models["chat"]},
+            clients,
+            args.seconds,
+            timeout=30,
         )
         figures[f"rps{clients}"] = rps
         figures[f"p50_{clients}"] = pct(latencies, 0.5)
@@ -374,12 +366,14 @@ async def measure(label: str, base: str, headers: dict, models: dict, pids: list
         figures[f"errors{clients}"] = errors
         if pids:
             figures[f"cpu{clients}"] = (cpu_seconds(pids) - before) / len(latencies) * 1000
-    sps, totals, errors = await stream_load(
+    sps, totals, errors = await closed_loop(
+        stream_whole,
         chat,
         headers,
         {**CHAT_BODY, "model": models["stream"], "stream": True},
         16,
         args.seconds,
+        timeout=60,
     )
     figures.update(sps16=sps, stream_p50=pct(totals, 0.5), stream_errors=errors)
     figures["idle_mb"] = idle
