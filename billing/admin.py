@@ -172,8 +172,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
-    list_display = ["event_id", "type", "livemode", "processed_at"]
-    list_filter = ["type"]
+    list_display = ["event_id", "type", "status", "livemode", "processed_at"]
+    list_filter = ["status", "type"]
     search_fields = ["event_id"]
 
 

@@ -186,14 +186,23 @@ class Subscription(models.Model):
 
 
 class StripeEvent(models.Model):
-    """A webhook event we have processed. Written in the same transaction as its effects, so an
-    event whose handler failed leaves no row and is processed again when Stripe retries."""
+    """A webhook event we have seen, once. A processed event is written in the same transaction
+    as its effects. A failed one carried data its handler could not use: it is written with
+    none of its effects and the reason, for a person to look at, and is never applied on replay.
+    An event whose handler failed for any other reason (the database, Stripe's API) leaves no
+    row and is processed again when Stripe retries."""
+
+    class Status(models.TextChoices):
+        PROCESSED = "processed"
+        FAILED = "failed"
 
     event_id = models.CharField(max_length=100, unique=True)
     type = models.CharField(max_length=100)
     livemode = models.BooleanField(default=False)
     payload = models.JSONField()
-    processed_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSED)
+    error = models.TextField(blank=True)  # why a failed event could not be used
+    processed_at = models.DateTimeField(default=timezone.now)  # when it was recorded
 
     class Meta:
         ordering = ["-processed_at"]

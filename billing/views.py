@@ -1,5 +1,6 @@
-"""Stripe's webhook endpoint: verify, then process once; any failure is a non-2xx answer so
-Stripe delivers the event again."""
+"""Stripe's webhook endpoint: verify, then process once. An event whose data cannot be used is
+answered 400 (recorded as failed, never retried to any effect); any other failure is a 5xx
+answer so Stripe delivers the event again."""
 
 import logging
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from django.db import OperationalError, connection
 
 from billing.models import LedgerEntry, StripeEvent, Subscription
 from billing.selectors import balance_of
@@ -226,6 +227,114 @@ def test_a_handler_that_fails_leaves_the_event_for_stripes_retry(deliver, alice,
     assert response.status_code >= 500
     assert not StripeEvent.objects.exists()
     assert not Subscription.objects.exists()
+
+
+def with_metadata(session: dict, **changes) -> dict:
+    return {**session, "metadata": {**session["metadata"], **changes}}
+
+
+def test_a_top_up_whose_amount_is_not_a_number_is_recorded_as_failed_and_credits_nothing(
+    deliver, alice, paid_top_up, caplog
+):
+    payload = stripe_event(
+        "checkout.session.completed", with_metadata(paid_top_up, topup_usd="abc")
+    )
+    event_id = orjson.loads(payload)["id"]
+
+    response = deliver(payload)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "unusable_event" and event_id in error["message"]
+    assert set(error) >= {"message", "type", "code"}
+    recorded = StripeEvent.objects.get()
+    assert recorded.event_id == event_id and recorded.status == "failed"
+    assert "InvalidOperation" in recorded.error
+    assert balance_of(user=alice) == 0
+    assert not LedgerEntry.objects.exists()
+    warnings = [
+        r for r in caplog.records if r.levelname == "WARNING" and event_id in r.getMessage()
+    ]
+    assert len(warnings) == 1
+
+
+def test_a_replayed_unusable_event_gets_the_same_answer_and_is_not_applied_again(
+    deliver, alice, paid_top_up
+):
+    payload = stripe_event(
+        "checkout.session.completed", with_metadata(paid_top_up, topup_usd="abc")
+    )
+    first = deliver(payload)
+
+    again = deliver(payload)
+
+    assert again.status_code == 400
+    assert again.json() == first.json()
+    assert StripeEvent.objects.count() == 1 and StripeEvent.objects.get().status == "failed"
+    assert balance_of(user=alice) == 0 and not LedgerEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("event_type", "unusable"),
+    [
+        ("checkout.session.completed", lambda session: with_metadata(session, topup_usd=None)),
+        ("checkout.session.completed", lambda session: with_metadata(session, topup_usd=[25])),
+        (
+            "checkout.session.completed",
+            lambda session: {
+                **session,
+                "metadata": {k: v for k, v in session["metadata"].items() if k != "topup_usd"},
+            },
+        ),
+        ("checkout.session.completed", lambda session: {**session, "metadata": ["topup"]}),
+        ("customer.subscription.updated", lambda session: {"object": "subscription"}),
+    ],
+    ids=["amount-null", "amount-a-list", "amount-missing", "metadata-a-list", "no-subscription-id"],
+)
+def test_an_event_missing_or_mistyping_a_field_is_recorded_as_failed(
+    deliver, alice, paid_top_up, event_type, unusable
+):
+    response = deliver(stripe_event(event_type, unusable(paid_top_up)))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unusable_event"
+    assert StripeEvent.objects.get().status == "failed"
+    assert balance_of(user=alice) == 0 and not LedgerEntry.objects.exists()
+
+
+def test_after_an_unusable_event_a_good_one_for_the_same_session_is_credited(
+    deliver, alice, paid_top_up
+):
+    deliver(stripe_event("checkout.session.completed", with_metadata(paid_top_up, topup_usd="abc")))
+
+    response = deliver(stripe_event("checkout.session.completed", paid_top_up))
+
+    assert response.status_code == 200 and response.json()["duplicate"] is False
+    assert balance_of(user=alice) == Decimal(25)
+    assert sorted(StripeEvent.objects.values_list("status", flat=True)) == ["failed", "processed"]
+
+
+def test_a_database_failure_in_a_handler_leaves_the_event_for_stripes_retry(
+    deliver, alice, paid_top_up
+):
+    def database_gone_on_the_ledger(execute, sql, params, many, context):
+        if "billing_ledgerentry" in sql and sql.lstrip().upper().startswith("INSERT"):
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    payload = stripe_event("checkout.session.completed", paid_top_up)
+    with connection.execute_wrapper(database_gone_on_the_ledger):
+        response = deliver(payload)
+
+    assert response.status_code >= 500
+    assert not StripeEvent.objects.exists()
+    assert balance_of(user=alice) == 0
+
+    retried = deliver(payload)  # Stripe's retry, once the database is back
+
+    assert retried.status_code == 200
+    assert balance_of(user=alice) == Decimal(25)
+    assert StripeEvent.objects.get().status == "processed"
 
 
 def test_an_event_we_do_not_handle_is_recorded_and_acknowledged(deliver):
