@@ -1,0 +1,34 @@
+"""The server-process helper (tests/support/server_process.py): a real uvicorn process on the
+test database answers a request made with a key this test created."""
+
+import signal
+
+import httpx
+
+from tests.support.server_process import server_process  # noqa: F401  (the fixture)
+
+
+def test_a_server_process_serves_a_key_created_in_the_test(server_process, carol_key):  # noqa: F811
+    server = server_process()
+
+    answer = httpx.get(
+        f"{server.url}/v1/models", headers={"Authorization": f"Bearer {carol_key}"}, timeout=10
+    )
+
+    assert answer.status_code == 200
+    assert "slow-stream" in {model["id"] for model in answer.json()["data"]}
+    server.kill(signal.SIGTERM)
+    # uvicorn re-raises the signal it shut down on, once it has: a clean stop exits by SIGTERM.
+    assert server.wait(timeout=30) == -signal.SIGTERM
+    assert "Finished server process" in server.stderr
+
+
+def test_a_server_process_refuses_an_unknown_key(server_process, catalogue):  # noqa: F811
+    server = server_process()
+
+    answer = httpx.get(
+        f"{server.url}/v1/models", headers={"Authorization": "Bearer sk-nobody"}, timeout=10
+    )
+
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "invalid_api_key"
