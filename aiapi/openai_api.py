@@ -4,8 +4,9 @@ embeddings. Async views: they parse, call the services, and render; nothing else
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -15,7 +16,7 @@ from accounts.rate_limits import arate_limit_request
 from aiapi.chat_input import parse_chat_input
 from aiapi.chat_service import Caller, ChatCall, start_chat
 from aiapi.embedding_service import parse_embedding_input, run_embeddings
-from aiapi.events import ContentDelta, Done, ErrorEvent, ReasoningDelta, ToolCallDelta
+from aiapi.events import ContentDelta, Done, ErrorEvent, Event, ReasoningDelta, ToolCallDelta
 from aiapi.openai_render import (
     ChunkWriter,
     completion_payload,
@@ -24,11 +25,10 @@ from aiapi.openai_render import (
     model_payload,
 )
 from aiapi.selectors import aactive_catalogue, model_list
+from aiapi.wire import sse
 from chukchat.api_handler import after_response
 from chukchat.errors import ApiError, json_response
 from chukchat.json_body import parse_json_body
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def api_caller(request: HttpRequest, *, allow_session: bool = False) -> Caller:
@@ -89,9 +89,13 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     )
     request.rate_limit_headers = call.rate.headers
     if chat_input.stream:
-        response = StreamingHttpResponse(
-            _sse(call), content_type="text/event-stream", headers=SSE_HEADERS
-        )
+        feed, first = await sse.start(_settled(call))
+        if isinstance(first, ErrorEvent):
+            # The provider failed before answering: a plain HTTP error, as without stream
+            # (the feed has ended, and with it the call is settled).
+            await feed.close(abandoned=False)
+            return _headers(json_response(error_payload(first), status=first.status), call)
+        response = sse.response(feed, first, _chunk_renderer(call), _is_last)
         return _headers(response, call)
     try:
         async for _ in call.events():
@@ -109,32 +113,47 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return _headers(response, call)
 
 
-async def _sse(call: ChatCall):
-    writer = ChunkWriter(call)
+async def _settled(call: ChatCall) -> AsyncIterator[Event]:
+    """The call's events, settled once they end; when the client went away (the feed cancels
+    this), settled for what was generated: the upstream call is already closed by routing."""
     try:
         async for event in call.events():
-            if isinstance(event, ContentDelta):
-                yield writer.delta({"content": event.text})
-            elif isinstance(event, ReasoningDelta):
-                yield writer.delta({"reasoning_content": event.text})
-            elif isinstance(event, ToolCallDelta):
-                tool_call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
-                if event.id is not None:
-                    tool_call["id"] = event.id
-                    tool_call["type"] = "function"
-                if event.name is not None:
-                    tool_call["function"]["name"] = event.name
-                yield writer.delta({"tool_calls": [tool_call]})
-            elif isinstance(event, Done):
-                yield writer.finish(event.finish_reason)
-            elif isinstance(event, ErrorEvent):
-                yield writer.error(event)
-    except asyncio.CancelledError:
-        # The client went away: the upstream call is already closed by routing; charge what
-        # was generated.
+            yield event
+    except BaseException:
         await call.finish(cancelled=True)
         raise
     await call.finish()
+
+
+def _is_last(event: Event) -> bool:
+    return isinstance(event, (Done, ErrorEvent))
+
+
+def _chunk_renderer(call: ChatCall) -> Callable[[Event], bytes]:
+    """Each event as its `chat.completion.chunk` line; meta and usage are not on this wire
+    (usage goes out on the final chunk)."""
+    writer = ChunkWriter(call)
+
+    def render(event: Event) -> bytes:
+        if isinstance(event, ContentDelta):
+            return writer.delta({"content": event.text})
+        if isinstance(event, ReasoningDelta):
+            return writer.delta({"reasoning_content": event.text})
+        if isinstance(event, ToolCallDelta):
+            tool_call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
+            if event.id is not None:
+                tool_call["id"] = event.id
+                tool_call["type"] = "function"
+            if event.name is not None:
+                tool_call["function"]["name"] = event.name
+            return writer.delta({"tool_calls": [tool_call]})
+        if isinstance(event, Done):
+            return writer.finish(event.finish_reason)
+        if isinstance(event, ErrorEvent):
+            return writer.error(event)
+        return b""
+
+    return render
 
 
 @csrf_exempt

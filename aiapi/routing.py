@@ -104,9 +104,11 @@ async def route_chat(
             model_id=candidate.public_id,
         )
         yield first
+        idle_timeout = settings.PROVIDER_IDLE_TIMEOUT
         try:
             while True:
-                async with asyncio.timeout_at(deadline):
+                # Whichever comes first: the end of the call's time, or a quiet spell too long.
+                async with asyncio.timeout_at(min(deadline, loop.time() + idle_timeout)):
                     event = await anext(events)
                 yield event
         except StopAsyncIteration:

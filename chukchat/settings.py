@@ -306,6 +306,7 @@ DEFAULT_MAX_TOKENS = env_int("CHUK_DEFAULT_MAX_TOKENS", 4096)
 PROVIDER_CONNECT_TIMEOUT = env_float("CHUK_PROVIDER_CONNECT_TIMEOUT", 5.0)
 PROVIDER_FIRST_TOKEN_TIMEOUT = env_float("CHUK_PROVIDER_FIRST_TOKEN_TIMEOUT", 60.0)
 PROVIDER_TOTAL_TIMEOUT = env_float("CHUK_PROVIDER_TOTAL_TIMEOUT", 600.0)
+PROVIDER_IDLE_TIMEOUT = env_float("CHUK_PROVIDER_IDLE_TIMEOUT", 60.0)  # quiet between chunks
 # Image inputs: URLs are fetched by the server (https only outside embedded development); the
 # allow-list exists for tests that serve images from 127.0.0.1 and must never be set in production.
 IMAGE_MAX_BYTES = env_int("CHUK_IMAGE_MAX_BYTES", 10 * 1024 * 1024)

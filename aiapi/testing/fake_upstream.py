@@ -12,6 +12,8 @@ Behaviour is chosen by directives in the requested model name:
     fake:fault=503            answer every request with this HTTP status
     fake:timeout=1            accept the request and never answer
     fake:cut_after=3          stream: drop the connection after 3 content chunks
+    fake:stall_after=2        stream: after 2 content chunks send nothing more, holding the
+                              connection open until the client hangs up
     fake:tokens=50,stamp=1    stream: each token is the time.time() it was sent (benchmarks)
     fake:malformed_after=2    stream: send a line that is not JSON after 2 chunks
 
@@ -106,6 +108,7 @@ def parse_directives(model: str) -> dict[str, int]:
         "fault": 0,
         "timeout": 0,
         "cut_after": -1,
+        "stall_after": -1,
         "malformed_after": -1,
         "tools": 0,
         "latency_ms": 0,
@@ -502,6 +505,10 @@ class FakeUpstreamApp:
                 if is_content:
                     if content_sent == options["cut_after"]:
                         return  # ends the response without the rest: a cut stream
+                    if content_sent == options["stall_after"]:
+                        await disconnected.wait()  # a provider gone quiet mid-answer
+                        record["client_disconnected"] = True
+                        return
                     if content_sent == options["malformed_after"]:
                         await send(
                             {
