@@ -31,6 +31,7 @@ from accounts.selectors import (
 )
 from accounts.services import user_email_change_request, user_password_change
 from billing.entitlements import entitlements_for
+from billing.money import format_usd
 from billing.selectors import balance_of, held_of, key_spent_this_month
 from chukchat.errors import ApiError
 from chukchat.pagination import PageSerializer, page_payload
@@ -39,7 +40,7 @@ MAX_KEYS = 50
 
 
 def money(amount: Decimal | None) -> str:
-    return format(amount.normalize(), "f") if amount else "0"
+    return format_usd(amount) if amount is not None else "0"
 
 
 class SessionOnly:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from aiapi.chat_service import ChatCall
 from aiapi.events import ErrorEvent
+from billing.money import format_usd
 
 FINISH_REASONS = {"stop": "stop", "length": "length"}  # anything else is "unknown"
 
@@ -26,7 +27,7 @@ def usage_fields(call: ChatCall) -> dict:
 
 def cost_fields(amount: Decimal) -> dict:
     # A decimal string: exact, as money should be on the wire.
-    return {"charged": format(amount.normalize(), "f") if amount else "0", "currency": "usd"}
+    return {"charged": format_usd(amount), "currency": "usd"}
 
 
 def charged(call: ChatCall) -> Decimal:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from aiapi.conversations import text_of
 from aiapi.models import Conversation, Message
-
-
-def _money(amount) -> str:
-    return format(amount.normalize(), "f") if amount else "0"
+from billing.money import format_usd
 
 
 def summary_payload(conversation: Conversation) -> dict:
@@ -36,7 +33,7 @@ def message_payload(message: Message) -> dict:
             "outputTokens": message.completion_tokens,
             "totalTokens": message.prompt_tokens + message.completion_tokens,
         },
-        "cost": {"charged": _money(message.cost), "currency": "usd"},
+        "cost": {"charged": format_usd(message.cost), "currency": "usd"},
         "finishReason": message.finish_reason or None,
         "error": message.error or None,
         "createdAt": message.created_at.isoformat(),

@@ -26,6 +26,7 @@ from aiapi.openai_render import (
 )
 from aiapi.selectors import aactive_catalogue, model_list
 from aiapi.wire import sse
+from billing.money import format_usd
 from chukchat.api_handler import after_response
 from chukchat.errors import ApiError, json_response
 from chukchat.json_body import parse_json_body
@@ -51,7 +52,7 @@ def _headers(response: HttpResponse, call_or_id, cost=None) -> HttpResponse:
     request_id = call_or_id if isinstance(call_or_id, str) else call_or_id.request_id
     response["x-request-id"] = request_id
     if cost is not None:
-        response["x-chuk-cost"] = str(cost.normalize()) if cost else "0"
+        response["x-chuk-cost"] = format_usd(cost)
     return response
 
 

@@ -14,6 +14,7 @@ import orjson
 from aiapi.chat_service import ChatCall
 from aiapi.events import ErrorEvent, Usage
 from aiapi.models import AiModel
+from billing.money import format_usd
 
 
 def cost_number(cost: Decimal) -> float:
@@ -128,10 +129,10 @@ def model_payload(model: AiModel) -> dict:
         "max_output_tokens": model.max_output_tokens,
         "pricing": {
             "currency": "usd",
-            "input_per_million_tokens": str(model.input_price.normalize()),
-            "output_per_million_tokens": str(model.output_price.normalize()),
-            "per_image": str(model.image_price.normalize()),
-            "per_audio_minute": str(model.audio_minute_price.normalize()),
+            "input_per_million_tokens": format_usd(model.input_price),
+            "output_per_million_tokens": format_usd(model.output_price),
+            "per_image": format_usd(model.image_price),
+            "per_audio_minute": format_usd(model.audio_minute_price),
         },
         "pro_only": model.pro_only,
     }

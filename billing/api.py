@@ -2,8 +2,6 @@
 billing/services/. Callers authenticate with an API key or the web app's session (CSRF
 checked)."""
 
-from decimal import Decimal
-
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -12,14 +10,11 @@ from rest_framework.views import APIView
 
 from billing.entitlements import FREE_PLAN_SLUG
 from billing.models import Invoice, Plan, Subscription
+from billing.money import format_usd
 from billing.selectors import invoice_list, plan_list, plan_price_id
 from billing.services.checkout import checkout_session_for_plan, checkout_session_for_topup
 from billing.services.portal import portal_session_create
 from billing.services.sync import billing_sync
-
-
-def _money(value: Decimal) -> str:
-    return f"{value.normalize():f}"
 
 
 def _when(moment) -> int | None:
@@ -42,8 +37,8 @@ def plan_payload(plan: Plan) -> dict:
     return {
         "id": plan.slug,
         "name": plan.name,
-        "monthly_price": _money(plan.monthly_price),
-        "monthly_allowance": _money(plan.monthly_allowance),
+        "monthly_price": format_usd(plan.monthly_price),
+        "monthly_allowance": format_usd(plan.monthly_allowance),
         "currency": settings.CURRENCY,
         "premium_models": plan.includes_premium_models,
         "purchasable": bool(plan_price_id(plan=plan)),
@@ -78,8 +73,8 @@ class CheckoutApi(APIView):
             ):
                 raise serializers.ValidationError(
                     {
-                        "topup_usd": f"must be between {settings.TOPUP_MIN_USD} and "
-                        f"{settings.TOPUP_MAX_USD} USD."
+                        "topup_usd": f"must be between {format_usd(settings.TOPUP_MIN_USD)} "
+                        f"and {format_usd(settings.TOPUP_MAX_USD)} USD."
                     }
                 )
             return data
@@ -127,8 +122,8 @@ class InvoiceListApi(APIView):
             "number": invoice.number or None,
             "status": invoice.status,
             "currency": invoice.currency,
-            "amount_due": _money(invoice.amount_due),
-            "amount_paid": _money(invoice.amount_paid),
+            "amount_due": format_usd(invoice.amount_due),
+            "amount_paid": format_usd(invoice.amount_paid),
             "period_start": _when(invoice.period_start),
             "period_end": _when(invoice.period_end),
             "hosted_invoice_url": invoice.hosted_invoice_url or None,

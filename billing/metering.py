@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from aiapi.models import AiModel, UsageRecord
 from billing.models import ZERO, CreditAccount, KeySpend, LedgerEntry, Reservation
+from billing.money import format_usd
 from chukchat import async_pg
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
@@ -63,7 +64,7 @@ def key_limit_exceeded(limit: Decimal) -> ApiError:
     return ApiError(
         402,
         "key_limit_exceeded",
-        f"This API key has reached its monthly spending limit of {limit.normalize():f} USD. "
+        f"This API key has reached its monthly spending limit of {format_usd(limit)} USD. "
         "Raise the key's limit or use another key.",
         type="insufficient_quota",
     )

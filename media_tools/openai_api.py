@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from aiapi.openai_api import api_caller
+from billing.money import format_usd
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError, json_response
 from media_tools.errors import api_error_for
@@ -49,7 +50,7 @@ async def _finished(job: MediaJob, owner_id: int) -> MediaJob:
 def _headers(response: HttpResponse, job: MediaJob) -> HttpResponse:
     response["x-request-id"] = job.request_id
     response["x-chuk-job"] = str(job.id)
-    response["x-chuk-cost"] = str(job.cost.normalize()) if job.cost else "0"
+    response["x-chuk-cost"] = format_usd(job.cost)
     return response
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from billing.money import format_usd
 from media_tools.models import MediaJob
 
 
@@ -27,7 +28,7 @@ def job_payload(job: MediaJob) -> dict:
             else None
         ),
         "params": job.params,
-        "cost": str(job.cost.normalize()) if job.cost else "0",
+        "cost": format_usd(job.cost),
         "error": (
             {"code": job.error_code, "message": job.error_message} if job.error_code else None
         ),

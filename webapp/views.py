@@ -20,6 +20,7 @@ from aiapi.selectors import active_catalogue, model_list
 from billing.api import plan_payload
 from billing.entitlements import entitlements_for
 from billing.models import Plan
+from billing.money import format_usd
 from billing.selectors import balance_of, held_of, plan_list
 from chukchat.errors import ApiError
 
@@ -67,8 +68,8 @@ def _account(user) -> dict:
         "plan": entitlements.plan_slug,
         "planName": plan.name if plan else entitlements.plan_slug.title(),
         "premiumModels": entitlements.premium_models,
-        "balance": str(balance_of(user=user).normalize()),
-        "held": str(held_of(user=user).normalize()),
+        "balance": format_usd(balance_of(user=user)),
+        "held": format_usd(held_of(user=user)),
     }
 
 
@@ -160,7 +161,10 @@ def billing(request):
         },
         state={
             "plans": [plan_payload(p) for p in plan_list()],
-            "topup": {"min": str(settings.TOPUP_MIN_USD), "max": str(settings.TOPUP_MAX_USD)},
+            "topup": {
+                "min": format_usd(settings.TOPUP_MIN_USD),
+                "max": format_usd(settings.TOPUP_MAX_USD),
+            },
             # Shown up front; the endpoints answer 503 billing_not_configured all the same.
             "configured": bool(settings.STRIPE_SECRET_KEY),
         },

@@ -3,9 +3,11 @@
 export function money(charged) {
   const value = Number(charged);
   if (!Number.isFinite(value) || value === 0) return "$0";
-  if (value >= 0.01) return "$" + value.toFixed(value >= 1 ? 2 : 4).replace(/0+$/, "").replace(/\.$/, "");
-  // Fractions of a cent: enough significant digits to tell answers apart.
-  return "$" + value.toPrecision(2).replace(/0+$/, "");
+  const size = Math.abs(value);
+  // Fractions of a cent: two significant digits, enough to tell answers apart. Always toFixed:
+  // toPrecision and String write exponents (1.0e-7) for amounts under a millionth.
+  const places = size >= 1 ? 2 : size >= 0.01 ? 4 : Math.min(100, 1 - Math.floor(Math.log10(size)));
+  return (value < 0 ? "-$" : "$") + size.toFixed(places).replace(/0+$/, "").replace(/\.$/, "");
 }
 
 export function pricePerMillion(value) {
@@ -24,7 +26,8 @@ export function tokens(usage) {
 export function credit(amount) {
   const value = Number(amount);
   if (!Number.isFinite(value) || value === 0) return "$0.00";
-  if (Math.abs(value) < 0.01) return "$" + String(amount).replace(/0+$/, "");
+  // The API's exact digits (never an exponent); a number is written out to the ledger's 10 places.
+  if (Math.abs(value) < 0.01) return "$" + (typeof amount === "string" ? amount : value.toFixed(10)).replace(/0+$/, "");
   const cents = Math.floor(Math.round(value * 1e6) / 1e4);
   return "$" + (cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }

@@ -16,6 +16,7 @@ from django.test import Client
 
 from aiapi.models import Conversation, UsageRecord
 from billing.models import LedgerEntry
+from billing.money import format_usd
 from billing.selectors import balance_of, ledger_sum
 from chukchat.asgi import application
 from tests.aiapi.test_openai_sdk import upstream_text
@@ -184,7 +185,7 @@ async def test_a_chat_streams_meta_text_usage_and_done_with_its_id(carol, carol_
     assert done["finishReason"] == "stop" and done["usage"] == frames[-2]["usage"]
     record = await UsageRecord.objects.aget(request_id=frames[0]["requestId"])
     assert record.endpoint == "ai.chat" and record.completion_tokens == 8
-    assert done["cost"]["charged"] == format(record.cost.normalize(), "f")
+    assert done["cost"]["charged"] == format_usd(record.cost)
     assert await sync_to_async(balance_of)(user=carol) == Decimal(10) - record.cost
     await socket.disconnect()
 
@@ -289,7 +290,7 @@ async def test_cancel_stops_the_provider_and_charges_what_was_generated_once(
     await wait_until(lambda: upstream.requests()[-1].get("client_disconnected"), timeout=2)
     record = await UsageRecord.objects.aget(request_id=meta["requestId"])
     assert record.status == "cancelled" and record.cost > 0
-    assert done["cost"]["charged"] == format(record.cost.normalize(), "f")
+    assert done["cost"]["charged"] == format_usd(record.cost)
     entries = [e async for e in LedgerEntry.objects.filter(reference=f"usage:{meta['requestId']}")]
     assert len(entries) == 1
     assert await sync_to_async(balance_of)(user=carol) == await sync_to_async(ledger_sum)(

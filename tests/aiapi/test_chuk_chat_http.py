@@ -10,6 +10,7 @@ import pytest
 
 from aiapi.models import Conversation, UsageRecord
 from billing.models import LedgerEntry
+from billing.money import format_usd
 from billing.selectors import balance_of, ledger_sum
 from tests.aiapi.chuk_support import sse_events, text_of
 from tests.aiapi.test_openai_sdk import upstream_text, wait_for_record
@@ -31,7 +32,7 @@ def test_a_chat_answers_201_with_text_usage_cost_and_finish_reason(http, carol, 
     assert body["conversationId"] is None and "reasoning" not in body
     record = UsageRecord.objects.get(request_id=body["id"])
     assert record.endpoint == "ai.chat" and record.status == "ok"
-    assert body["cost"] == {"charged": format(record.cost.normalize(), "f"), "currency": "usd"}
+    assert body["cost"] == {"charged": format_usd(record.cost), "currency": "usd"}
     assert reply.headers["x-request-id"] == body["id"]
     assert balance_of(user=carol) == Decimal(10) - record.cost == ledger_sum(user=carol)
 
@@ -104,7 +105,7 @@ def test_the_stream_sends_meta_then_text_then_usage_then_done(http, carol, upstr
     assert done["finishReason"] == "stop"
     assert done["usage"] == events[9]["usage"]
     record = UsageRecord.objects.get(request_id=reply.headers["x-request-id"])
-    assert done["cost"]["charged"] == format(record.cost.normalize(), "f")
+    assert done["cost"]["charged"] == format_usd(record.cost)
     assert balance_of(user=carol) == Decimal(10) - record.cost
 
 

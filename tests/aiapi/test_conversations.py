@@ -10,6 +10,7 @@ from django.test import Client
 
 from accounts.api_keys import api_key_create
 from aiapi.models import Conversation, Message
+from billing.money import format_usd
 from tests.factories import UserFactory
 
 QUESTION = "What is the capital of France?"
@@ -51,7 +52,7 @@ def test_a_new_conversation_is_saved_with_its_title_answer_tokens_and_cost(http,
     assert (reply.role, reply.content) == ("assistant", answer["text"])
     assert reply.pk == answer["messageId"]
     assert reply.completion_tokens == answer["usage"]["outputTokens"] == 8
-    assert format(reply.cost.normalize(), "f") == answer["cost"]["charged"]
+    assert format_usd(reply.cost) == answer["cost"]["charged"]
     assert reply.request_id == answer["id"] and reply.finish_reason == "stop"
 
 

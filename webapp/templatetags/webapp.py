@@ -2,15 +2,17 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django import template
 
+from billing.money import format_usd
+
 register = template.Library()
 
 
 @register.filter
 def usd(amount) -> str:
     """A price as plain decimal digits, never in exponent form (10, not 1E+1)."""
-    if amount is None:
+    if amount is None or amount == "":
         return ""
-    return format(Decimal(amount).normalize(), "f")
+    return format_usd(Decimal(str(amount)))
 
 
 @register.filter
@@ -20,9 +22,9 @@ def credit(amount) -> str:
     credit()."""
     if amount is None or amount == "":
         return ""
-    value = Decimal(amount)
+    value = Decimal(str(amount))
     if value == 0:
         return "$0.00"
     if abs(value) < Decimal("0.01"):
-        return "$" + format(value.normalize(), "f")
+        return "$" + format_usd(value)
     return "$" + format(value.quantize(Decimal("0.01"), rounding=ROUND_FLOOR), ",f")
