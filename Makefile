@@ -48,10 +48,14 @@ serve: install
 worker: install
 	$(BIN)/celery -A chukchat worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2} -B
 
+# The whole suite on PostgreSQL and Redis, then the money tests again in embedded mode
+# (SQLite, no Redis), so the ORM twin of every settlement rule runs in CI as well.
 test: install-test system-packages
 	@mkdir -p var
 	@source <($(BIN)/python scripts/test_services.py) && \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@source <(CHUK_TEST_EMBEDDED=1 $(BIN)/python scripts/test_services.py) && \
+		$(BIN)/python -m pytest tests/billing -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

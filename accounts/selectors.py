@@ -11,7 +11,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from aiapi.models import UsageRecord
+from billing.models import UsageRecord
 
 ZERO = Decimal(0)
 

@@ -8,6 +8,7 @@ The OpenAI-compatible API, the Chuk chat API and the WebSocket differ only in ho
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -29,15 +30,18 @@ from aiapi.events import (
     Usage,
 )
 from aiapi.image_input import inline_images
-from aiapi.models import AiModel, UsageRecord
+from aiapi.models import AiModel
 from aiapi.providers.base import ChatRequest
 from aiapi.routing import candidates, route_chat
 from aiapi.selectors import aactive_catalogue, current_catalogue
 from aiapi.token_count import cautious_prompt_tokens, estimate_prompt_tokens, estimate_text_tokens
+from billing import process_keeper
 from billing.credit_leases import Hold
 from billing.entitlements import aentitlements_for, require_model_access
-from billing.holds import charge, hold_credit
-from billing.metering import Prices, token_cost
+from billing.holds import hold_credit
+from billing.models import UsageRecord
+from billing.prices import Prices, token_cost
+from billing.settlement import settle, usage_record
 from chukchat.errors import ApiError
 
 
@@ -110,6 +114,7 @@ class ChatCall:
     hold: Hold = field(default_factory=lambda: Hold(amount=Decimal(0)))  # credit held for it
     rate: RateCheck = field(default_factory=lambda: RateCheck(headers={}))
     rate_category: str | None = None
+    _settling: asyncio.Future | None = None
 
     async def events(self) -> AsyncIterator[Event]:
         async for event in route_chat(chain=self.chain, request=self.request, stream=self.stream):
@@ -176,22 +181,37 @@ class ChatCall:
         """Calls are charged at the prices of the model that answered."""
         return Prices.of(self.answered_by or self.model)
 
+    def _charges_usage(self) -> bool:
+        """A failed provider call is not charged; but a stream the provider left idle past
+        PROVIDER_IDLE_TIMEOUT after tokens flowed pays for what it delivered."""
+        if self.error is None:
+            return True
+        return self.error.code == "provider_timeout" and self.first_token_at is not None
+
     def cost(self) -> Decimal:
-        """What `finish` will charge when the call ends normally: nothing if the provider
-        failed, else the usage at the answering model's prices."""
-        if self.error is not None:
+        """What `finish` will charge when the call ends normally: the usage at the answering
+        model's prices, at most what was held (nothing if the provider failed)."""
+        if not self._charges_usage():
             return Decimal(0)
         usage, _ = self.final_usage()
-        return token_cost(
-            prices=self.prices,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
+        return min(
+            token_cost(
+                prices=self.prices,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+            ),
+            self.hold.amount,
         )
 
     async def finish(self, *, cancelled: bool = False) -> UsageRecord:
-        """Settle once: record, charge what was used, release the hold."""
-        if self.record is not None:
-            return self.record
+        """Settle once, whoever asks first: record, charge what was used (at most the hold),
+        release the hold. Shielded: a cancel arriving meanwhile (the client hung up) cannot
+        interrupt it; the caller is cancelled, the settlement goes on."""
+        if self._settling is None:
+            self._settling = asyncio.ensure_future(self._finish(cancelled=cancelled))
+        return await asyncio.shield(self._settling)
+
+    async def _finish(self, *, cancelled: bool) -> UsageRecord:
         usage, estimated = self.final_usage()
         generated_anything = bool(self.content or self.reasoning or self.tool_calls)
         if self.error is not None and not cancelled:
@@ -200,12 +220,12 @@ class ChatCall:
             status = UsageRecord.Status.CANCELLED
         else:
             status = UsageRecord.Status.OK
-        if status == UsageRecord.Status.ERROR or (
-            cancelled and not generated_anything and self.meta is None
+        if (cancelled and not generated_anything and self.meta is None) or (
+            status == UsageRecord.Status.ERROR and not self._charges_usage()
         ):
-            # Nothing reached the client: nothing to charge.
+            # Nothing reached the client, or the provider failed: nothing to charge.
             usage = Usage(prompt_tokens=0, completion_tokens=0)
-        record = UsageRecord(
+        record = usage_record(
             request_id=self.request_id,
             user_id=self.caller.user_id,
             api_key_id=self.caller.api_key_id,
@@ -216,7 +236,6 @@ class ChatCall:
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             reasoning_tokens=usage.reasoning_tokens,
-            total_tokens=usage.prompt_tokens + usage.completion_tokens,
             tokens_estimated=estimated,
             latency_ms=self.latency_ms,
             time_to_first_token_ms=(
@@ -225,13 +244,36 @@ class ChatCall:
             status=status,
             error_code=self.error.code if self.error else "",
         )
-        self.record = await charge(record=record, prices=self.prices, hold=self.hold)
+        try:
+            self.record = await settle(record=record, prices=self.prices, hold=self.hold)
+        finally:
+            process_keeper.untrack(self.request_id)
         if self.rate_category is not None:
             # The prompt was counted when the call started; now what it generated.
             await arate_count_tokens(
                 caller=self.caller, tokens=record.completion_tokens, category=self.rate_category
             )
         return self.record
+
+    def progress(self) -> dict:
+        """What the process keeper writes with each heartbeat, so that a sweep can charge this
+        call for what it generated should the process die (billing/process_keeper.py)."""
+        usage, _ = self.final_usage()
+        prices = self.prices
+        return {
+            "user_id": self.caller.user_id,
+            "api_key_id": self.caller.api_key_id,
+            "endpoint": self.endpoint,
+            "model": self.model.public_id,
+            "provider": self.meta.provider if self.meta else "",
+            "upstream_model": self.meta.upstream_model if self.meta else "",
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens if self.first_token_at else 0,
+            "input_price": str(prices.input),
+            "output_price": str(prices.output),
+            "held": str(self.hold.amount),
+            "lease": self.hold.lease_id,
+        }
 
 
 def worst_case_cost(chain: list[AiModel], request: ChatRequest) -> Decimal:
@@ -294,7 +336,7 @@ async def start_chat(
         request_id=request_id,
         amount=worst_case_cost(chain, request),
     )
-    return ChatCall(
+    call = ChatCall(
         request_id=request_id,
         caller=caller,
         model=model,
@@ -306,3 +348,6 @@ async def start_chat(
         rate=rate,
         rate_category=rate_category,
     )
+    if hold.amount:
+        process_keeper.track(request_id, call.progress)
+    return call

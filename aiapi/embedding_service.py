@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from aiapi.chat_service import Caller, new_request_id, resolve_model
-from aiapi.models import AiModel, UsageRecord
+from aiapi.models import AiModel
 from aiapi.providers.base import EmbeddingRequest
 from aiapi.routing import route_embeddings
 from billing.entitlements import require_model_access
-from billing.holds import charge, hold_credit
-from billing.metering import Prices, token_cost
+from billing.holds import hold_credit
+from billing.models import UsageRecord
+from billing.prices import Prices, token_cost
+from billing.settlement import settle, usage_record
 from chukchat.errors import ApiError
 
 MAX_INPUTS = 2048
@@ -84,25 +86,35 @@ async def run_embeddings(
         amount=token_cost(prices=prices, prompt_tokens=cautious, completion_tokens=0),
     )
     started = time.perf_counter()
-    record = UsageRecord(
-        request_id=request_id,
-        user_id=caller.user_id,
-        api_key_id=caller.api_key_id,
-        endpoint="embeddings",
-        model=model.public_id,
-    )
+
+    def record_of(**usage) -> UsageRecord:
+        return usage_record(
+            request_id=request_id,
+            user_id=caller.user_id,
+            api_key_id=caller.api_key_id,
+            endpoint="embeddings",
+            model=model.public_id,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            **usage,
+        )
+
     try:
         answered_by, result = await route_embeddings(model=model, request=request)
-    except ApiError as error:
-        record.status, record.error_code = UsageRecord.Status.ERROR, error.code
-        record.latency_ms = int((time.perf_counter() - started) * 1000)
-        await charge(record=record, prices=prices, hold=hold)
+    except BaseException as error:
+        # Failed or abandoned before any answer: nothing used, the hold ends now.
+        code = error.code if isinstance(error, ApiError) else "cancelled"
+        record = record_of(status=UsageRecord.Status.ERROR, error_code=code)
+        await settle(record=record, prices=prices, hold=hold)
         raise
-    record.provider = answered_by.provider.name
-    record.upstream_model = answered_by.upstream
-    record.prompt_tokens = record.total_tokens = result.prompt_tokens
-    record.latency_ms = int((time.perf_counter() - started) * 1000)
-    record = await charge(record=record, prices=prices, hold=hold)
+    record = await settle(
+        record=record_of(
+            provider=answered_by.provider.name,
+            upstream_model=answered_by.upstream,
+            prompt_tokens=result.prompt_tokens,
+        ),
+        prices=prices,
+        hold=hold,
+    )
     return EmbeddingOutcome(
         model=model,
         vectors=result.vectors,

@@ -90,51 +90,6 @@ class AiModel(models.Model):
         return self.public_id
 
 
-class UsageRecord(models.Model):
-    """One row per API request: what was asked, who answered, what it used and cost."""
-
-    class Status(models.TextChoices):
-        OK = "ok"
-        ERROR = "error"
-        CANCELLED = "cancelled"  # the client went away; what was generated is still charged
-
-    request_id = models.CharField(max_length=64, unique=True)
-    user = models.ForeignKey(
-        "accounts.User", null=True, on_delete=models.SET_NULL, related_name="usage_records"
-    )
-    api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    endpoint = models.CharField(max_length=40)  # chat.completions, embeddings, ai.chat, ...
-    model = models.CharField(max_length=128)  # public id as the client asked
-    provider = models.CharField(max_length=64, blank=True)
-    upstream_model = models.CharField(max_length=200, blank=True)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    reasoning_tokens = models.PositiveIntegerField(default=0)
-    total_tokens = models.PositiveIntegerField(default=0)
-    tokens_estimated = models.BooleanField(default=False)  # counted by us, not the provider
-    units = models.DecimalField(  # images or audio minutes for media models
-        max_digits=14, decimal_places=4, default=Decimal("0")
-    )
-    cost = models.DecimalField(max_digits=24, decimal_places=10, default=Decimal("0"))
-    latency_ms = models.PositiveIntegerField(default=0)
-    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
-    error_code = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["user", "created_at"]),
-            models.Index(fields=["api_key", "created_at"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.request_id} {self.model} {self.total_tokens} tokens"
-
-
 class Conversation(models.Model):
     """A saved chat: the web app's chats, and API calls that name a conversation_id."""
 

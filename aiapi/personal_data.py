@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from accounts.models import User
 from aiapi.conversation_render import conversation_payload
-from aiapi.models import Conversation, UsageRecord
+from aiapi.models import Conversation
+from billing.models import UsageRecord
 
 
 def export_for(*, user: User) -> dict:

@@ -12,9 +12,11 @@ from billing.models import (
     KeySpend,
     LedgerEntry,
     Plan,
+    ServerProcess,
     StripeCustomer,
     StripeEvent,
     Subscription,
+    UsageRecord,
 )
 
 
@@ -181,3 +183,46 @@ class StripeEventAdmin(ReadOnlyAdmin):
 class KeySpendAdmin(ReadOnlyAdmin):
     list_display = ["api_key", "month", "spent", "reserved"]
     list_filter = ["month"]
+
+
+class DiscrepancyFilter(admin.SimpleListFilter):
+    """Requests whose usage went past their hold: a provider over-reporting, or generating
+    past max_tokens. Charged the hold; the rest is the discrepancy."""
+
+    title = "usage beyond the hold"
+    parameter_name = "discrepancy"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(discrepancy__gt=0)
+        if self.value() == "no":
+            return queryset.filter(discrepancy=0)
+        return queryset
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(ReadOnlyAdmin):
+    """Written by settlement only, with its ledger row: never edited by hand."""
+
+    list_display = [
+        "created_at",
+        "user",
+        "endpoint",
+        "model",
+        "provider",
+        "total_tokens",
+        "cost",
+        "discrepancy",
+        "status",
+    ]
+    list_filter = [DiscrepancyFilter, "status", "endpoint", "provider"]
+    search_fields = ["request_id", "user__email", "model"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(ServerProcess)
+class ServerProcessAdmin(ReadOnlyAdmin):
+    list_display = ["id", "started_at", "heartbeat_at"]

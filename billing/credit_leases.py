@@ -7,10 +7,15 @@ In the database a lease is an ordinary hold (a `Reservation` whose request id st
 is taken, and grown, by the same conditional update as any hold, and a request's charge takes
 its cost out of the lease and the balance together, in the statement that records the usage.
 
-A lease of a process that died is released by the periodic task once it has not been renewed
-for LEASE_MAX_AGE seconds. A live process never uses a lease it has not renewed within half
-that time (it renews leases with requests in flight, and drops idle ones after
-LEASE_IDLE_SECONDS, returning what they hold), so the task can never free a lease in use.
+Credit follows demand: a lease grows by what a request misses plus a spare part of at most
+half the account's free credit, an idle lease is given back whole within LEASE_IDLE_SECONDS,
+and a request whose process's lease cannot grow gives back that lease's spare and places a
+hold of its own (billing/holds.py): 402 only when the balance minus what is held cannot cover it.
+
+A lease is owned by its process (`Reservation.owner`): when the process dies, the sweep of
+billing/process_keeper.py releases it. A lease that went unrenewed for LEASE_MAX_AGE seconds
+(and has no live owner) is released by the periodic task; a live process never uses a lease it
+has not renewed within half that time, so the task can never free a lease in use.
 
 Keys with a monthly cap place a hold per request (their cap is checked in the same statement);
 so does embedded mode (SQLite, one process), where there is no round trip worth saving."""
@@ -26,7 +31,8 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from billing.metering import ZERO, insufficient_credits
+from billing.metering import insufficient_credits
+from billing.models import ZERO
 from chukchat import async_pg
 from chukchat.per_loop import PerLoop
 
@@ -34,26 +40,37 @@ logger = logging.getLogger(__name__)
 
 LEASE_PREFIX = "lease:"
 
+# Grows a lease by what is missing plus a spare part: up to `extra`, but never more than half
+# of what the account has free beyond what is missing, so one process's lease can never take
+# the credit another process's next request needs (that one falls back to a hold of its own).
 # The lease's row is locked before the account, as the charge statement locks them.
 _GROW_SQL = """
 WITH lease_row AS (
     SELECT id FROM billing_reservation WHERE request_id = %(lease)s FOR UPDATE
 ),
-held AS (
-    UPDATE billing_creditaccount SET reserved = reserved + %(amount)s
-    WHERE user_id = %(user_id)s AND balance >= reserved + %(amount)s
+account AS (
+    SELECT id, %(missing)s + LEAST(
+        %(extra)s, GREATEST(0, trunc((balance - reserved - %(missing)s) / 2, 10))
+    ) AS grow
+    FROM billing_creditaccount
+    WHERE user_id = %(user_id)s AND balance - reserved >= %(missing)s
       AND (SELECT count(*) FROM lease_row) >= 0
-    RETURNING id
+    FOR UPDATE
+),
+held AS (
+    UPDATE billing_creditaccount AS a SET reserved = a.reserved + account.grow
+    FROM account WHERE a.id = account.id
+    RETURNING a.id, account.grow
 )
-INSERT INTO billing_reservation (account_id, request_id, api_key_id, amount, created_at)
-SELECT id, %(lease)s, NULL, %(amount)s, now() FROM held
+INSERT INTO billing_reservation (account_id, request_id, api_key_id, amount, owner, created_at)
+SELECT id, %(lease)s, NULL, grow, %(owner)s, now() FROM held
 ON CONFLICT (request_id) DO UPDATE
 SET amount = billing_reservation.amount + EXCLUDED.amount, created_at = now()
-RETURNING id
+RETURNING id, (SELECT grow FROM held)
 """
 
 # Gives back what a lease holds beyond its holds in flight. Matched on the amount the process
-# believes the lease holds, so a lease already released by the periodic task is left alone.
+# believes the lease holds, so a lease already released by a sweep is left alone.
 _SHRINK_SQL = """
 WITH shrunk AS (
     UPDATE billing_reservation SET amount = amount - %(amount)s, created_at = now()
@@ -65,9 +82,18 @@ WHERE id = (SELECT account_id FROM shrunk)
 RETURNING id
 """
 
-_DROP_EMPTY_SQL = "DELETE FROM billing_reservation WHERE request_id = %(lease)s AND amount = 0"
+# An idle lease goes whole, whatever it still holds: with no request in flight nothing in it
+# is owed (a charge deferred to the outbox has written off its hold already).
+_RELEASE_SQL = """
+WITH gone AS (
+    DELETE FROM billing_reservation WHERE request_id = %(lease)s
+    RETURNING account_id, amount
+)
+UPDATE billing_creditaccount AS a SET reserved = a.reserved - gone.amount
+FROM gone WHERE a.id = gone.account_id
+"""
 
-# Renews a lease that still holds at least its spare part; none found means the periodic task
+# Renews a lease that still holds at least its spare part; none found means a sweep or the task
 # released it, and what the process thought it held is no longer its own.
 _RENEW_SQL = """
 UPDATE billing_reservation SET created_at = now()
@@ -142,10 +168,8 @@ async def take(*, user_id: int, amount: Decimal) -> Hold:
                 lease.renewed_at = loop.time()
         if lease.spare < amount:
             missing = amount - lease.spare
-            for grow in (max(amount * settings.LEASE_MULTIPLE, missing), missing):
-                if await _grow(lease, grow):
-                    break
-            else:
+            extra = amount * max(settings.LEASE_MULTIPLE - 1, 0)
+            if not await _grow(lease, missing=missing, extra=extra):
                 raise insufficient_credits()
         lease.spare -= amount
         lease.in_flight += 1
@@ -166,13 +190,23 @@ def settled(hold: Hold, *, cost: Decimal, renewed: bool) -> None:
         lease.renewed_at = asyncio.get_running_loop().time()
 
 
-async def _grow(lease: Lease, amount: Decimal) -> bool:
+async def _grow(lease: Lease, *, missing: Decimal, extra: Decimal) -> bool:
+    from billing.process_keeper import process_id
+
     row = await async_pg.fetchone(
-        "holds", _GROW_SQL, {"amount": amount, "user_id": lease.user_id, "lease": lease.request_id}
+        "holds",
+        _GROW_SQL,
+        {
+            "missing": missing,
+            "extra": extra,
+            "user_id": lease.user_id,
+            "lease": lease.request_id,
+            "owner": process_id(),
+        },
     )
     if row is None:
         return False
-    lease.spare += amount
+    lease.spare += row[1]
     lease.renewed_at = asyncio.get_running_loop().time()
     return True
 
@@ -182,7 +216,7 @@ async def _renew(lease: Lease) -> None:
         "holds", _RENEW_SQL, {"lease": lease.request_id, "spare": lease.spare}
     )
     if row is None:
-        # Released by the periodic task: start a new lease; holds still in flight are charged
+        # Released under us (a sweep, the task): start a new lease; holds still in flight are charged
         # against the old one's id, which no longer holds anything.
         logger.warning("credit lease %s of user %s was lost", lease.request_id, lease.user_id)
         lease.request_id = f"{LEASE_PREFIX}{uuid.uuid4().hex}"
@@ -191,16 +225,38 @@ async def _renew(lease: Lease) -> None:
 
 
 async def _give_back(lease: Lease) -> None:
-    """Returns the spare part; an idle lease's row goes with it."""
-    if lease.spare > 0:
+    """Returns the spare part; an idle lease goes whole."""
+    if not lease.in_flight:
+        await async_pg.execute("holds", _RELEASE_SQL, {"lease": lease.request_id})
+    elif lease.spare > 0:
         await async_pg.fetchone(
             "holds",
             _SHRINK_SQL,
             {"amount": lease.spare, "user_id": lease.user_id, "lease": lease.request_id},
         )
+    lease.spare = ZERO
+
+
+async def give_back_spare(*, user_id: int) -> None:
+    """Returns what this process's lease of the user holds beyond its requests in flight (a
+    request about to be refused asks its own process first)."""
+    leases = _loops.current()
+    lease = leases.by_user.get(user_id) if leases is not None else None
+    if lease is None:
+        return
+    async with lease.lock:
+        await _give_back(lease)
+
+
+def forget_all() -> None:
+    """This process was taken for dead and its leases released by a sweep: nothing they
+    held is its own any more. Requests in flight settle against ids no longer held."""
+    leases = _loops.current()
+    if leases is None:
+        return
+    for lease in leases.by_user.values():
+        lease.request_id = f"{LEASE_PREFIX}{uuid.uuid4().hex}"
         lease.spare = ZERO
-    if not lease.in_flight:
-        await async_pg.execute("holds", _DROP_EMPTY_SQL, {"lease": lease.request_id})
 
 
 async def _keep(leases: _Leases) -> None:
@@ -208,7 +264,9 @@ async def _keep(leases: _Leases) -> None:
     and gives idle ones back."""
     loop = asyncio.get_running_loop()
     while True:
-        await asyncio.sleep(min(settings.LEASE_MAX_AGE_SECONDS / 8, settings.LEASE_IDLE_SECONDS))
+        await asyncio.sleep(
+            min(settings.LEASE_MAX_AGE_SECONDS / 8, settings.LEASE_IDLE_SECONDS / 2)
+        )
         now = loop.time()
         for user_id, lease in list(leases.by_user.items()):
             with contextlib.suppress(Exception):

@@ -1,15 +1,18 @@
-"""A metered request's credit hold and its charge, from async code: in this process's credit
-lease where one can be used (billing/credit_leases.py: no round trip before the provider is
-called), else a reservation of its own (keys with a monthly cap, embedded mode)."""
+"""A metered request's credit hold, from async code: in this process's credit lease where one
+can be used (billing/credit_leases.py: no round trip before the provider is called), else a
+reservation of its own (keys with a monthly cap, embedded mode, or a lease that cannot grow).
+Its charge is billing/settlement.py's `settle`."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from aiapi.models import UsageRecord
 from billing import credit_leases
 from billing.credit_leases import Hold
-from billing.metering import ZERO, Prices, areserve, asettle
+from billing.metering import areserve
+from billing.models import ZERO
+from billing.process_keeper import process_id
+from chukchat.errors import ApiError
 
 
 async def hold_credit(
@@ -21,30 +24,25 @@ async def hold_credit(
     amount: Decimal,
 ) -> Hold:
     """Holds `amount` for the request, or raises 402 (`insufficient_credits`,
-    `key_limit_exceeded`). Nothing is held for a free request."""
+    `key_limit_exceeded`) when the balance minus what is held cannot cover it. Nothing is
+    held for a free request."""
     if amount <= 0:
         return Hold(amount=ZERO)
     if credit_leases.enabled(api_key_limit=api_key_limit):
-        return await credit_leases.take(user_id=user_id, amount=amount)
+        try:
+            return await credit_leases.take(user_id=user_id, amount=amount)
+        except ApiError as refused:
+            if refused.code != "insufficient_credits":
+                raise
+            # The lease could not grow: what it holds spare goes back, and the request tries
+            # a hold of its own against everything not held by a request.
+            await credit_leases.give_back_spare(user_id=user_id)
     await areserve(
         user_id=user_id,
         api_key_id=api_key_id,
         request_id=request_id,
         amount=amount,
         api_key_limit=api_key_limit,
+        owner=process_id(),
     )
     return Hold(amount=amount)
-
-
-async def charge(*, record: UsageRecord, prices: Prices, hold: Hold) -> UsageRecord:
-    """Charges what the request used, records it and ends its hold: once."""
-    lease = hold.lease
-    try:
-        record, renewed = await asettle(record=record, prices=prices, lease=hold.lease_id)
-    except BaseException:
-        if lease is not None:  # not charged: count the whole hold as gone, to stay safe
-            credit_leases.settled(hold, cost=hold.amount, renewed=False)
-        raise
-    if lease is not None:
-        credit_leases.settled(hold, cost=record.cost, renewed=renewed)
-    return record

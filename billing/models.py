@@ -23,6 +23,15 @@ class CreditAccount(models.Model):
     reserved = models.DecimalField(default=ZERO, **MONEY)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        constraints = [
+            # Never overdrawn, by construction: a statement that would take the balance below
+            # zero fails whole, whichever path it came by.
+            models.CheckConstraint(
+                condition=models.Q(balance__gte=0), name="creditaccount_balance_never_negative"
+            )
+        ]
+
     def __str__(self) -> str:
         return f"{self.user} {self.balance} USD"
 
@@ -79,6 +88,9 @@ class Reservation(models.Model):
         "KeySpend", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     amount = models.DecimalField(**MONEY)
+    # The server process that placed the hold (ServerProcess.id): when that process stops
+    # beating, its holds are released by any other process's sweep.
+    owner = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     def __str__(self) -> str:
@@ -237,3 +249,67 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_id} {self.amount_due} {self.currency} {self.status}"
+
+
+class UsageRecord(models.Model):
+    """One row per metered request: what was asked, who answered, what it used and what it was
+    charged. Written only by billing.settlement, in the statement that charges it."""
+
+    class Status(models.TextChoices):
+        OK = "ok"
+        ERROR = "error"
+        CANCELLED = "cancelled"  # the client went away; what was generated is still charged
+        INTERRUPTED = "interrupted"  # its server process died; charged for what it delivered
+
+    request_id = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        "accounts.User", null=True, on_delete=models.SET_NULL, related_name="usage_records"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    endpoint = models.CharField(max_length=40)  # chat.completions, embeddings, ai.chat, ...
+    model = models.CharField(max_length=128)  # public id as the client asked
+    provider = models.CharField(max_length=64, blank=True)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    tokens_estimated = models.BooleanField(default=False)  # counted by us, not the provider
+    units = models.DecimalField(  # images or audio minutes for media models
+        max_digits=14, decimal_places=4, default=Decimal("0")
+    )
+    cost = models.DecimalField(default=ZERO, **MONEY)  # what was charged
+    # What the usage would have cost beyond the request's hold (a provider reporting more than
+    # max_tokens allows): never charged, kept so an operator can see who over-reports.
+    discrepancy = models.DecimalField(default=ZERO, **MONEY)
+    latency_ms = models.PositiveIntegerField(default=0)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
+    error_code = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="billing_usage_user_created"),
+            models.Index(fields=["api_key", "created_at"], name="billing_usage_key_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.model} {self.total_tokens} tokens"
+
+
+class ServerProcess(models.Model):
+    """A running server process, by its heartbeat. One whose heartbeat stopped is dead: any
+    other process's sweep charges the streams it was serving for what they delivered (from
+    `in_flight`, written with each beat) and releases its holds and leases."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now, db_index=True)
+    in_flight = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.id} (beat {self.heartbeat_at:%H:%M:%S})"

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import weakref
 
+import psycopg
 from django.conf import settings
 from django.db import connections
 from psycopg import AsyncClientCursor, AsyncConnection, AsyncCursor
 from psycopg.conninfo import make_conninfo
 from psycopg.types.numeric import Int8Dumper
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 # (loop, alias) -> (loop, pool, the pool's connections)
 _pools: dict[
@@ -40,6 +41,7 @@ def _conninfo(alias: str) -> str:
         host=db.get("HOST") or None,
         port=str(db["PORT"]) if db.get("PORT") else None,
         options=options.get("options") or None,
+        connect_timeout=str(options.get("connect_timeout") or 2),
     )
 
 
@@ -75,6 +77,7 @@ async def _pool(alias: str) -> AsyncConnectionPool:
         _conninfo(alias),
         min_size=1,
         max_size=settings.ASYNC_DB_POOL_MAX,
+        timeout=settings.ASYNC_DB_POOL_TIMEOUT,
         # Client-side binding, as Django's own connections use: the same SQL means the same.
         kwargs={"autocommit": True, "cursor_factory": AsyncClientCursor},
         configure=track,
@@ -86,19 +89,51 @@ async def _pool(alias: str) -> AsyncConnectionPool:
     return pool
 
 
+# After a connection failure that a retry did not cure, statements fail at once for this long
+# instead of each waiting the pool's timeout: the caller answers 503 (or defers a charge to
+# the outbox) straight away while the database is away.
+_BREAK_SECONDS = 1.0
+_broken_until: dict[str, float] = {}
+
+
+async def _run(alias: str, work):
+    """`work(conn)` on a pooled connection. A connection the server dropped (a restart,
+    pg_terminate_backend) fails its first statement: the pool's idle connections are then
+    checked, dropping the dead ones, and the work is tried once more on a live one. Every
+    statement sent here is safe to send twice: a charge and a hold are unique by request id."""
+    loop = asyncio.get_running_loop()
+    if _broken_until.get(alias, 0.0) > loop.time():
+        raise psycopg.OperationalError(f"database {alias!r} unavailable (failed just now)")
+    pool = await _pool(alias)
+    for attempt in (0, 1):
+        try:
+            async with pool.connection(timeout=settings.ASYNC_DB_POOL_TIMEOUT) as conn:
+                return await work(conn)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            if attempt or isinstance(error, PoolTimeout):
+                _broken_until[alias] = loop.time() + _BREAK_SECONDS
+                raise
+            await pool.check()
+    raise AssertionError("unreachable")
+
+
 async def fetchone(alias: str, sql: str, params: dict) -> tuple | None:
     """One autocommitted statement; its first row."""
-    pool = await _pool(alias)
-    async with pool.connection() as conn:
+
+    async def work(conn):
         cursor = await conn.execute(sql, params)
         return await cursor.fetchone()
+
+    return await _run(alias, work)
 
 
 async def execute(alias: str, sql: str, params: dict) -> None:
     """One autocommitted statement, for its effect."""
-    pool = await _pool(alias)
-    async with pool.connection() as conn:
+
+    async def work(conn):
         await conn.execute(sql, params)
+
+    await _run(alias, work)
 
 
 async def fetchone_atomic(
@@ -109,17 +144,20 @@ async def fetchone_atomic(
     connection and parameter types): for a long statement on every request, PostgreSQL's
     parse and plan are most of its cost (measured: 0.43 -> 0.19 ms for the settle statement).
     Its parameters are then bound server-side, so each must have a type PostgreSQL can tell."""
-    pool = await _pool(alias)
-    async with pool.connection() as conn, conn.transaction():
-        if prepare:
-            cursor = AsyncCursor(conn)
-            await cursor.execute(sql, params, prepare=True)
-        else:
-            cursor = await conn.execute(sql, params)
-        row = await cursor.fetchone()
-        if check is not None:
-            check(row)
-        return row
+
+    async def work(conn):
+        async with conn.transaction():
+            if prepare:
+                cursor = AsyncCursor(conn)
+                await cursor.execute(sql, params, prepare=True)
+            else:
+                cursor = await conn.execute(sql, params)
+            row = await cursor.fetchone()
+            if check is not None:
+                check(row)
+            return row
+
+    return await _run(alias, work)
 
 
 def close_all() -> None:

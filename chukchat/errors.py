@@ -68,6 +68,18 @@ class ApiError(Exception):
         return response
 
 
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def database_unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "service_unavailable",
+        "The service is briefly unavailable. Try again in a moment.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def json_response(data, *, status: int = 200) -> HttpResponse:
     return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
 
@@ -119,6 +131,20 @@ class ApiErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception):
         if isinstance(exception, ApiError):
             return exception.response()
+        from chukchat.db_errors import is_database_unavailable
+
+        if is_database_unavailable(exception):
+            # A restart or failover, not a bug: the client may retry shortly.
+            logger.warning("database unavailable on %s: %s", request.path, exception)
+            response = database_unavailable().response()
+            if not is_api_path(request.path):
+                response = HttpResponse(
+                    "The service is briefly unavailable. Try again in a moment.",
+                    status=503,
+                    content_type="text/plain; charset=utf-8",
+                )
+                response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+            return response
         if not is_api_path(request.path):
             return None
         from django.core.exceptions import RequestDataTooBig
@@ -168,6 +194,11 @@ def drf_exception_handler(exc, context):
 
     if isinstance(exc, Http404):
         return _drf_response(ApiError(404, "not_found", "Not found."))
+    from chukchat.db_errors import is_database_unavailable
+
+    if is_database_unavailable(exc):
+        logger.warning("database unavailable: %s", exc)
+        return _drf_response(database_unavailable())
     return None
 
 

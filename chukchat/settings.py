@@ -149,11 +149,18 @@ else:
     # A pool per process: async views run their queries in worker threads, so persistent
     # per-thread connections would leak; a pool hands connections back after each use.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # While the database is away a request waits at most DB_POOL_TIMEOUT for a connection,
+    # then answers 503 with Retry-After; a connection the server dropped (a restart) is found
+    # by the check before use, not by the request that gets it.
+    DB_POOL_TIMEOUT = env_float("CHUK_DB_POOL_TIMEOUT", 2.0)
+    DB_CONNECT_TIMEOUT = env_int("CHUK_DB_CONNECT_TIMEOUT", 2)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env_int("CHUK_DB_POOL_MIN", 1),
         "max_size": env_int("CHUK_DB_POOL_MAX", 10),
-        "timeout": env_int("CHUK_DB_POOL_TIMEOUT", 10),
+        "timeout": DB_POOL_TIMEOUT,
     }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: checked before use
+    DATABASES["default"]["OPTIONS"]["connect_timeout"] = DB_CONNECT_TIMEOUT
     DATABASES["default"]["TEST"] = {"NAME": env("CHUK_TEST_DATABASE_NAME", "") or None}
     # Credit holds: the same database, but commits that do not wait for the disk (a hold lost
     # in a crash only frees credit no finished request used). Money itself moves on "default".
@@ -171,6 +178,7 @@ else:
 # process and alias, at most this many connections each) instead of through worker threads.
 ASYNC_DB_POOL = env_bool("CHUK_ASYNC_DB_POOL", True)
 ASYNC_DB_POOL_MAX = env_int("CHUK_ASYNC_DB_POOL_MAX", 10)
+ASYNC_DB_POOL_TIMEOUT = env_float("CHUK_ASYNC_DB_POOL_TIMEOUT", 2.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -372,10 +380,18 @@ SIGNUP_CREDIT_USD = Decimal(env("CHUK_SIGNUP_CREDIT_USD", "0"))
 # process stopped renewing is released by the periodic task after LEASE_MAX_AGE_SECONDS.
 CREDIT_LEASES = env_bool("CHUK_CREDIT_LEASES", True)
 LEASE_MULTIPLE = Decimal(env("CHUK_LEASE_MULTIPLE", "20"))
-LEASE_IDLE_SECONDS = env_float("CHUK_LEASE_IDLE_SECONDS", 5.0)
+LEASE_IDLE_SECONDS = env_float("CHUK_LEASE_IDLE_SECONDS", 3.0)
 LEASE_MAX_AGE_SECONDS = env_float("CHUK_LEASE_MAX_AGE_SECONDS", 120.0)
-# A hold older than this belongs to a request that died; a periodic task releases it.
+# A hold with no live owner and older than this belongs to a request that died (holds of
+# processes that stopped beating are released sooner, below).
 RESERVATION_TIMEOUT_SECONDS = env_int("CHUK_RESERVATION_TIMEOUT_SECONDS", 2 * 3600)
+# Every server process beats this often (billing/process_keeper.py); one silent for
+# PROCESS_DEAD_SECONDS is dead, and the next sweep of any live process charges its streams for
+# what they delivered and releases its holds and leases: within DEAD + BEAT seconds of a crash.
+PROCESS_HEARTBEAT_SECONDS = env_float("CHUK_PROCESS_HEARTBEAT_SECONDS", 5.0)
+PROCESS_DEAD_SECONDS = env_float("CHUK_PROCESS_DEAD_SECONDS", 30.0)
+# Where charges the database could not take wait when Redis cannot keep them either.
+SETTLE_SPOOL_DIR = env("CHUK_SETTLE_SPOOL_DIR", str(BASE_DIR / "var" / "settle-outbox"))
 # Seconds a user's plan entitlements are trusted from the process-local cache: the bound on how
 # long a plan change made in another process takes to reach this one.
 ENTITLEMENT_CACHE_SECONDS = env_float("CHUK_ENTITLEMENT_CACHE_SECONDS", 10.0)

@@ -18,10 +18,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from aiapi.models import AiModel, UsageRecord
+from aiapi.models import AiModel
 from aiapi.routing import candidates
 from aiapi.selectors import active_catalogue
-from billing.metering import Prices, reserve, settle
+from billing.metering import reserve
+from billing.models import UsageRecord
+from billing.prices import Prices
+from billing.settlement import settle_sync, usage_record
 from chukchat.errors import ApiError
 from media_tools.events import publish_job
 from media_tools.limits import MediaLimits
@@ -150,7 +153,7 @@ def _settle(
     else:
         prices = Prices.of(answered_by) if answered_by is not None else Prices()
     started = job.started_at or job.created_at
-    record = UsageRecord(
+    record = usage_record(
         request_id=job.request_id,
         user_id=job.owner_id,
         api_key_id=job.api_key_id,
@@ -163,7 +166,7 @@ def _settle(
         status=status,
         error_code=error_code,
     )
-    return settle(record=record, prices=prices)
+    return settle_sync(record=record, prices=prices)
 
 
 def job_start(*, job_id: uuid.UUID) -> MediaJob | None:

@@ -16,6 +16,7 @@ Behaviour is chosen by directives in the requested model name:
                               connection open until the client hangs up
     fake:tokens=50,stamp=1    stream: each token is the time.time() it was sent (benchmarks)
     fake:malformed_after=2    stream: send a line that is not JSON after 2 chunks
+    fake:report_completion=5000   report 5000 completion tokens whatever was generated
 
 tokens (default 8) is capped by the request's max_tokens / max_completion_tokens, which then
 ends with finish_reason "length". The content is deterministic: word i of WORDS, cycled.
@@ -110,6 +111,7 @@ def parse_directives(model: str) -> dict[str, int]:
         "cut_after": -1,
         "stall_after": -1,
         "malformed_after": -1,
+        "report_completion": -1,
         "tools": 0,
         "latency_ms": 0,
         "stamp": 0,
@@ -386,10 +388,13 @@ class FakeUpstreamApp:
         if call is not None:
             tokens, finish = [], "tool_calls"
         prompt = count_prompt_tokens(body.get("messages"))
+        generated = len(tokens) + len(thoughts)
+        if options["report_completion"] >= 0:  # a provider that lies about its usage
+            generated = options["report_completion"]
         usage = {
             "prompt_tokens": prompt,
-            "completion_tokens": len(tokens) + len(thoughts),
-            "total_tokens": prompt + len(tokens) + len(thoughts),
+            "completion_tokens": generated,
+            "total_tokens": prompt + generated,
             "completion_tokens_details": {"reasoning_tokens": len(thoughts)},
         }
         created = int(time.time())

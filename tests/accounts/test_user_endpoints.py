@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.api_keys import api_key_create
 from accounts.models import ApiKey
-from aiapi.models import UsageRecord
+from billing.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,8 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from accounts.models import ApiKey
-from aiapi.models import UsageRecord
 from billing.entitlements import entitlements_changed
-from billing.models import LedgerEntry, Plan
+from billing.models import LedgerEntry, Plan, UsageRecord
 from billing.selectors import ledger_sum
 from tests.aiapi.test_openai_sdk import wait_for_record
 

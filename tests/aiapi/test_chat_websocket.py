@@ -14,8 +14,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from aiapi.models import Conversation, UsageRecord
-from billing.models import LedgerEntry
+from aiapi.models import Conversation
+from billing.models import LedgerEntry, UsageRecord
 from billing.money import format_usd
 from billing.selectors import balance_of, ledger_sum
 from chukchat.asgi import application

@@ -8,8 +8,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from aiapi.models import Conversation, UsageRecord
-from billing.models import LedgerEntry
+from aiapi.models import Conversation
+from billing.models import LedgerEntry, UsageRecord
 from billing.money import format_usd
 from billing.selectors import balance_of, ledger_sum
 from tests.aiapi.chuk_support import sse_events, text_of

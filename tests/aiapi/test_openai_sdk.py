@@ -7,7 +7,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from aiapi.models import UsageRecord
+from billing.models import UsageRecord
 from billing.selectors import balance_of, ledger_sum
 
 

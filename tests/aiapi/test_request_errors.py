@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from aiapi.models import UsageRecord
+from billing.models import UsageRecord
 from billing.selectors import balance_of
 
 HELLO = [{"role": "user", "content": "hello"}]

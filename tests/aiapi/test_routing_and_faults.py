@@ -9,7 +9,7 @@ import openai
 import orjson
 import pytest
 
-from aiapi.models import UsageRecord
+from billing.models import UsageRecord
 from billing.selectors import balance_of, ledger_sum
 from tests.aiapi.test_openai_sdk import wait_for_record
 

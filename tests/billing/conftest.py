@@ -15,10 +15,9 @@ import stripe
 from django.db import connection, transaction
 
 from aiapi.catalogue import catalogue_load
-from aiapi.models import UsageRecord
 from aiapi.selectors import catalogue_changed
 from billing.entitlements import entitlements_changed
-from billing.models import CreditAccount, KeySpend, Plan, Reservation
+from billing.models import CreditAccount, KeySpend, Plan, Reservation, UsageRecord
 from tests.support.stripe_standin import STRIPE_KEY, WEBHOOK_SECRET
 
 # Models billing tests need beside the gateway tests' catalogue.

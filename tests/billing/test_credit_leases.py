@@ -12,9 +12,8 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from aiapi.models import UsageRecord
 from billing.metering import release_stale_reservations
-from billing.models import CreditAccount, Reservation
+from billing.models import CreditAccount, Reservation, UsageRecord
 from billing.selectors import balance_of
 from tests.aiapi.test_openai_sdk import wait_for_record
 from tests.billing.test_metering import (  # noqa: F401  (dave, dave_sdk: fixtures)

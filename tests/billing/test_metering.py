@@ -10,12 +10,12 @@ import httpx
 import openai
 import pytest
 
-from aiapi.models import UsageRecord
 from aiapi.token_count import cautious_prompt_tokens
 from billing.ledger import credit_grant
-from billing.metering import Prices, settle
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, UsageRecord
+from billing.prices import Prices
 from billing.selectors import balance_of
+from billing.settlement import settle_sync
 from tests.aiapi.test_openai_sdk import wait_for_record
 from tests.factories import UserFactory
 
@@ -149,7 +149,7 @@ def test_a_disconnect_mid_stream_charges_the_generated_tokens_once(
     expected = (record.prompt_tokens * 1 + record.completion_tokens * 2) / MILLION
     assert record.cost == expected > 0
     # Settling the same request again (a retry, a late duplicate) charges nothing more.
-    again = settle(
+    again = settle_sync(
         record=UsageRecord(
             request_id=request_id,
             user=carol,

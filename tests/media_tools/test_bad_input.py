@@ -10,8 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from aiapi.models import UsageRecord
-from billing.models import CreditAccount
+from billing.models import CreditAccount, UsageRecord
 from billing.selectors import balance_of
 from media_tools.models import MediaJob
 from tests.media_tools.helpers import silent_wav, stored_files, wait_for_job

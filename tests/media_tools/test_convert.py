@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from aiapi.models import UsageRecord
+from billing.models import UsageRecord
 from media_tools.models import MediaJob
 from tests.media_tools.helpers import stored_files, wait_for_job
 

@@ -3,8 +3,7 @@ provider path through the fake upstream, fallbacks, and metering by audio minute
 
 from decimal import ROUND_UP, Decimal
 
-from aiapi.models import UsageRecord
-from billing.models import CreditAccount
+from billing.models import CreditAccount, UsageRecord
 from billing.selectors import balance_of, ledger_sum
 from media_tools.models import MediaJob
 from tests.media_tools.helpers import SENTENCE_WORDS, stored_files, wait_for_job

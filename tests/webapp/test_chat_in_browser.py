@@ -7,8 +7,9 @@ import re
 
 from playwright.sync_api import expect
 
-from aiapi.models import Conversation, Message, UsageRecord
+from aiapi.models import Conversation, Message
 from aiapi.testing.fake_upstream import WORDS, tiny_png
+from billing.models import UsageRecord
 from tests.webapp.browser import (
     ANSWER,
     QUESTION,

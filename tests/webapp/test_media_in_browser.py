@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from aiapi.models import Message, UsageRecord
+from aiapi.models import Message
+from billing.models import UsageRecord
 from media_tools.models import MediaJob
 from tests.media_tools.helpers import SENTENCE
 from tests.webapp.browser import QUESTION, ask, wait_for_answer

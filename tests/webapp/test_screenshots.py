@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from accounts.api_keys import api_key_create, api_key_revoke
 from aiapi.catalogue import catalogue_load
-from aiapi.models import UsageRecord
 from aiapi.selectors import catalogue_changed
+from billing.models import UsageRecord
 from tests.webapp.browser import ask, visit, wait_for_answer
 from tests.webapp.conftest import ARTIFACTS, DESKTOP, PHONE
 from tests.webapp.test_plans_in_browser import PREMIUM

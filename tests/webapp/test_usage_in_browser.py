@@ -15,7 +15,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.api_keys import api_key_create
-from aiapi.models import UsageRecord
+from billing.models import UsageRecord
 from tests.webapp.browser import ask, ready, visit, wait_for_answer
 
 
