@@ -10,13 +10,12 @@ from decimal import Decimal
 from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpResponse
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.account_deletion import account_delete
 from accounts.api_keys import api_key_create, api_key_rename, api_key_revoke
-from accounts.authentication import ApiKeyAuthentication, KeyPrincipal
+from accounts.authentication import KeyPrincipal
 from accounts.data_exports import data_export_request, data_export_take
 from accounts.models import ApiKey, DataExport
 from accounts.rate_limits import rate_status
@@ -30,6 +29,7 @@ from accounts.selectors import (
     usage_totals,
 )
 from accounts.services import user_email_change_request, user_password_change
+from accounts.session_only import SessionOnly
 from billing.entitlements import entitlements_for
 from billing.money import format_usd
 from billing.selectors import balance_of, held_of, key_spent_this_month
@@ -41,20 +41,6 @@ MAX_KEYS = 50
 
 def money(amount: Decimal | None) -> str:
     return format_usd(amount) if amount is not None else "0"
-
-
-class SessionOnly:
-    """Account actions and key management need the signed-in web app: an API key (which may
-    have leaked into a script) cannot mint keys or change the account."""
-
-    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if isinstance(request.auth, KeyPrincipal):
-            raise ApiError(
-                403, "session_required", "Sign in to the web app to do this; API keys cannot."
-            )
 
 
 def this_month_payload(*, user) -> dict:

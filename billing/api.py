@@ -1,6 +1,7 @@
 """Billing endpoints under /v1/billing/: one small view per action; the rules live in
 billing/services/. Callers authenticate with an API key or the web app's session (CSRF
-checked)."""
+checked); what spends money or changes the subscription (checkout, the Customer Portal) takes
+the session only."""
 
 from django.conf import settings
 from rest_framework import serializers
@@ -8,6 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.session_only import SessionOnly
 from billing.entitlements import FREE_PLAN_SLUG
 from billing.models import Invoice, Plan, Subscription
 from billing.money import format_usd
@@ -55,7 +57,7 @@ class PlanListApi(APIView):
         return Response({"object": "list", "data": [plan_payload(p) for p in plan_list()]})
 
 
-class CheckoutApi(APIView):
+class CheckoutApi(SessionOnly, APIView):
     class InputSerializer(serializers.Serializer):
         plan = serializers.SlugField(required=False, max_length=40)
         topup_usd = serializers.DecimalField(
@@ -90,7 +92,7 @@ class CheckoutApi(APIView):
         return Response({"url": url}, status=201)
 
 
-class PortalApi(APIView):
+class PortalApi(SessionOnly, APIView):
     def post(self, request):
         return Response({"url": portal_session_create(user=request.user)}, status=201)
 

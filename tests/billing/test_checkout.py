@@ -1,7 +1,9 @@
 """POST /v1/billing/checkout and /v1/billing/portal: a Checkout Session for a plan or for credit,
 a Customer Portal session, the Stripe customer made once per user; every bad request refused
-with a clear error and nothing created."""
+with a clear error and nothing created. Both take the web app's session only: an API key (which
+may have leaked into a script) cannot buy, cancel the plan or change the card."""
 
+import secrets
 import threading
 from decimal import Decimal
 
@@ -13,16 +15,28 @@ from tests.billing.conftest import complete_checkout
 
 
 @pytest.fixture
-def api(client, alice, alice_key):
-    """Alice calling with her API key."""
+def api(client, alice):
+    """Alice, signed in to the web app."""
+    client.force_login(alice)
 
     def post(path: str, body=None, **extra):
+        return client.post(
+            path, data=body if body is not None else {}, content_type="application/json", **extra
+        )
+
+    return post
+
+
+@pytest.fixture
+def script(client, alice_key):
+    """A script holding Alice's API key (and no session)."""
+
+    def post(path: str, body=None):
         return client.post(
             path,
             data=body if body is not None else {},
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {alice_key}",
-            **extra,
         )
 
     return post
@@ -67,7 +81,7 @@ def test_the_stripe_customer_is_created_once_per_user(api, alice, stripe_api, st
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_checkouts_create_one_stripe_customer(
-    gateway_url, alice, alice_key, stripe_api, stripe_settings
+    gateway_url, client, alice, stripe_api, stripe_settings
 ):
     def customers_of_alice() -> set[str]:
         everyone = stripe_api.v1.customers.list(params={"limit": 100}).data
@@ -76,6 +90,9 @@ def test_concurrent_first_checkouts_create_one_stripe_customer(
         }
 
     before = customers_of_alice()  # user ids repeat between tests; Stripe's store does not reset
+    client.force_login(alice)  # her browser: the session cookie and a CSRF token
+    csrf = secrets.token_hex(16)  # a CSRF secret of 32 characters, the cookie's own form
+    cookies = {"sessionid": client.cookies["sessionid"].value, "csrftoken": csrf}
     barrier = threading.Barrier(6)
     statuses = []
 
@@ -84,7 +101,8 @@ def test_concurrent_first_checkouts_create_one_stripe_customer(
         response = httpx.post(
             f"{gateway_url}/v1/billing/checkout",
             json={"topup_usd": "10"},
-            headers={"Authorization": f"Bearer {alice_key}"},
+            headers={"X-CSRFToken": csrf},
+            cookies=cookies,
             timeout=30,
         )
         statuses.append(response.status_code)
@@ -204,6 +222,48 @@ def test_when_stripe_cannot_be_reached_the_caller_gets_502_and_nothing_is_kept(
     assert response.json()["error"]["code"] == "payment_provider_error"
     assert "127.0.0.1" not in response.content.decode()
     assert not StripeCustomer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/billing/checkout", {"plan": "pro"}),
+        ("/v1/billing/checkout", {"topup_usd": "20"}),
+        ("/v1/billing/portal", {}),
+    ],
+)
+def test_an_api_key_cannot_open_checkout_or_the_portal_and_nothing_reaches_stripe(
+    script, path, body, plans, stripe_standin, stripe_settings
+):
+    stripe_calls = len(stripe_standin.app.requests)
+
+    response = script(path, body)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "session_required"
+    assert not StripeCustomer.objects.exists()
+    assert len(stripe_standin.app.requests) == stripe_calls  # no Checkout or Portal session
+
+
+def test_a_key_is_refused_even_when_alice_already_has_a_stripe_customer(
+    api, script, alice, stripe_standin, stripe_settings
+):
+    api("/v1/billing/checkout", {"topup_usd": "10"})  # from the web app: her customer exists
+    portal_sessions = len(stripe_standin.app.portal_sessions)
+
+    response = script("/v1/billing/portal")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "session_required"
+    assert len(stripe_standin.app.portal_sessions) == portal_sessions
+
+
+def test_a_key_can_still_read_invoices_and_sync(script, client, alice_key, stripe_settings):
+    invoices = client.get("/v1/billing/invoices", HTTP_AUTHORIZATION=f"Bearer {alice_key}")
+    synced = script("/v1/billing/sync")
+
+    assert invoices.status_code == 200
+    assert synced.status_code == 200
 
 
 def test_billing_endpoints_need_a_caller(client, stripe_settings):
