@@ -48,6 +48,9 @@ def candidates(model: AiModel, catalogue: Catalogue, *, premium: bool = True) ->
 
 
 def _failure_event(failure: ProviderFailure | None) -> ErrorEvent:
+    if failure is not None and failure.rejected:
+        # The request itself is bad: the caller's to fix, not an outage to retry.
+        return ErrorEvent(400, "provider_rejected_request", failure.message)
     if failure is not None and failure.timeout:
         return ErrorEvent(504, "provider_timeout", "The model's provider did not answer in time.")
     if failure is not None and failure.status is not None and not failure.retryable:

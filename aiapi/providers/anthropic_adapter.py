@@ -22,6 +22,7 @@ from aiapi.providers.base import (
     TranscriptionResult,
     not_offered,
 )
+from aiapi.providers.rejections import is_rejection, rejection, secrets_of
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -34,13 +35,17 @@ STOP_REASONS = {
 MIN_THINKING_BUDGET = 1024
 
 
-def failure_from(error: Exception) -> ProviderFailure:
+def failure_from(error: Exception, *, secrets: tuple[str, ...] = ()) -> ProviderFailure:
+    """Our description of an SDK error. The provider's own message is shown only when it
+    rejected the request as invalid, and then sanitised (aiapi/providers/rejections.py)."""
     if isinstance(error, anthropic.APITimeoutError):
         return ProviderFailure("The provider timed out.", retryable=True, timeout=True)
     if isinstance(error, anthropic.APIConnectionError):
         return ProviderFailure("The provider could not be reached.", retryable=True)
     if isinstance(error, anthropic.APIStatusError):
         status = error.status_code
+        if is_rejection(status):
+            return rejection(status, error.body, secrets=secrets)
         retryable = status == 429 or status >= 500 or status in (401, 403, 404)
         return ProviderFailure(
             f"The provider answered HTTP {status}.", status=status, retryable=retryable
@@ -154,6 +159,7 @@ class AnthropicAdapter:
     ) -> None:
         self.provider_name = provider_name
         self._api_key = api_key
+        self._secrets = secrets_of(api_key=api_key, base_url=base_url)
         timeout = httpx2.Timeout(total_timeout, connect=connect_timeout)
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key or "unset",
@@ -211,7 +217,7 @@ class AnthropicAdapter:
         try:
             response = await self.client.messages.create(**params, stream=stream)
         except anthropic.AnthropicError as error:
-            raise failure_from(error) from error
+            raise failure_from(error, secrets=self._secrets) from error
         if not stream:
             for event in _message_events(response):
                 yield event

@@ -103,16 +103,25 @@ class ImageResult:
 
 class ProviderFailure(Exception):
     """A provider call failed before answering. `retryable` failures (5xx, 429, timeouts,
-    refused connections, our own missing credentials) send routing on to the fallbacks."""
+    refused connections, our own missing credentials) send routing on to the fallbacks.
+    `rejected`: the provider refused the request itself as invalid (aiapi/providers/
+    rejections.py); the message is then safe to show the caller."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, retryable: bool, timeout: bool = False
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool,
+        timeout: bool = False,
+        rejected: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.retryable = retryable
         self.timeout = timeout
+        self.rejected = rejected
 
 
 class Adapter(Protocol):

@@ -24,6 +24,7 @@ from aiapi.providers.base import (
     TranscriptSegment,
     TranscriptWord,
 )
+from aiapi.providers.rejections import is_rejection, rejection, secrets_of
 
 GOOGLE_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 # A generated image the provider links to rather than inlines is fetched, up to this size.
@@ -41,14 +42,17 @@ def _real_timeout(error: BaseException) -> bool:
     return False
 
 
-def failure_from(error: Exception) -> ProviderFailure:
-    """Our description of an SDK error. The provider's own message stays in our logs only."""
+def failure_from(error: Exception, *, secrets: tuple[str, ...] = ()) -> ProviderFailure:
+    """Our description of an SDK error. The provider's own message is shown only when it
+    rejected the request as invalid, and then sanitised (aiapi/providers/rejections.py)."""
     if isinstance(error, openai.APITimeoutError) and _real_timeout(error):
         return ProviderFailure("The provider timed out.", retryable=True, timeout=True)
     if isinstance(error, openai.APIConnectionError):
         return ProviderFailure("The provider could not be reached.", retryable=True)
     if isinstance(error, openai.APIStatusError):
         status = error.status_code
+        if is_rejection(status):
+            return rejection(status, error.body, secrets=secrets)
         # 401/403/404 mean our configuration is wrong for this provider: another may serve.
         retryable = status == 429 or status >= 500 or status in (401, 403, 404)
         return ProviderFailure(
@@ -73,6 +77,7 @@ class OpenAIAdapter:
         self._api_key = api_key
         if not base_url and kind == "google":
             base_url = GOOGLE_OPENAI_BASE_URL
+        self._secrets = secrets_of(api_key=api_key, base_url=base_url)
         timeout = httpx2.Timeout(total_timeout, connect=connect_timeout)
         limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=200)
         # Fetches of generated images the provider links to.
@@ -136,7 +141,7 @@ class OpenAIAdapter:
             )
             payload = None if stream else orjson.loads(response.content)
         except openai.OpenAIError as error:
-            raise failure_from(error) from error
+            raise failure_from(error, secrets=self._secrets) from error
         except orjson.JSONDecodeError as error:
             raise ProviderFailure(
                 "The provider sent a response we could not read.", retryable=True
@@ -161,7 +166,7 @@ class OpenAIAdapter:
             # Raw: we re-encode for our own client anyway, so skip the SDK's decode.
             raw = await self.client.post("/embeddings", cast_to=httpx2.Response, body=params)
         except openai.OpenAIError as error:
-            raise failure_from(error) from error
+            raise failure_from(error, secrets=self._secrets) from error
         try:
             data = orjson.loads(raw.content)
             items = sorted(data["data"], key=lambda d: d["index"])
@@ -187,7 +192,7 @@ class OpenAIAdapter:
         try:
             raw = await self.client.audio.transcriptions.with_raw_response.create(**params)
         except openai.OpenAIError as error:
-            raise failure_from(error) from error
+            raise failure_from(error, secrets=self._secrets) from error
         try:
             data = orjson.loads(raw.http_response.content)
             return TranscriptionResult(
@@ -221,7 +226,7 @@ class OpenAIAdapter:
         try:
             raw = await self.client.images.with_raw_response.generate(**params)
         except openai.OpenAIError as error:
-            raise failure_from(error) from error
+            raise failure_from(error, secrets=self._secrets) from error
         try:
             items = orjson.loads(raw.http_response.content)["data"]
             images = [await self._image_bytes(item) for item in items]

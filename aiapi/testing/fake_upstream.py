@@ -10,6 +10,9 @@ Behaviour is chosen by directives in the requested model name:
     fake-model
     fake:tokens=20,tps=200,reasoning=5,usage=0,tools=1,latency_ms=50
     fake:fault=503            answer every request with this HTTP status
+    fake:fault=400,leak=1     ...with an error message that gives away what a careless server
+                              would: the URL it was called at, the key it was sent, its own
+                              address, a control character and a long tail
     fake:timeout=1            accept the request and never answer
     fake:cut_after=3          stream: drop the connection after 3 content chunks
     fake:stall_after=2        stream: after 2 content chunks send nothing more, holding the
@@ -115,6 +118,7 @@ def parse_directives(model: str) -> dict[str, int]:
         "tools": 0,
         "latency_ms": 0,
         "stamp": 0,
+        "leak": 0,
     }
     _, _, spec = model.partition(":")
     for item in spec.split(","):
@@ -174,6 +178,19 @@ def _trim(value, limit: int = 200):
     if isinstance(value, dict):
         return {k: _trim(v, limit) for k, v in value.items()}
     return value
+
+
+def _leaky_message(status: int, request: dict) -> str:
+    headers = request["headers"]
+    key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+    host = headers.get("host", "")
+    return (
+        f"injected fault {status}: messages[0].content is not valid.\x00 Request to "
+        f"http://{host}{request['path']} with key {key} (Authorization: Bearer {key}) "
+        f"refused by worker {host} in org-a1b2c3d4e5f6, trace 9f86d081884c7d659a2feaa0c55ad015. "
+        + "See the documentation. "
+        * 40
+    )
 
 
 class Disconnected(Exception):
@@ -276,7 +293,10 @@ class FakeUpstreamApp:
         if options["latency_ms"]:
             await asyncio.sleep(options["latency_ms"] / 1000)
         if status:
-            return await self.error(send, status, f"injected fault {status}", anthropic=anthropic)
+            message = f"injected fault {status}"
+            if options["leak"]:
+                message = _leaky_message(status, request)
+            return await self.error(send, status, message, anthropic=anthropic)
         if options["timeout"]:
             await self.wait_for_disconnect(request["receive"], record)
             return None

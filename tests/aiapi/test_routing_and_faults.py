@@ -74,7 +74,8 @@ def test_a_request_the_provider_rejects_is_not_retried_elsewhere(sdk, upstream):
     upstream.clear()
     with pytest.raises(openai.APIStatusError) as excinfo:
         ask(sdk, "rejects")
-    assert excinfo.value.status_code == 502
+    assert excinfo.value.status_code == 400  # the request is bad: not a 502 "try again"
+    assert excinfo.value.body["code"] == "provider_rejected_request"
     assert "400" in excinfo.value.message
     assert [r["model"] for r in upstream.requests()] == ["fake:fault=400"]
 
