@@ -7,6 +7,7 @@ from accounts.models import User
 from aiapi.conversation_render import conversation_payload
 from aiapi.models import Conversation
 from billing.models import UsageRecord
+from billing.money import format_usd
 
 
 def export_for(*, user: User) -> dict:
@@ -25,8 +26,8 @@ def export_for(*, user: User) -> dict:
                 "apiKeyId": r.api_key_id,
                 "inputTokens": r.prompt_tokens,
                 "outputTokens": r.completion_tokens,
-                "units": str(r.units),
-                "cost": str(r.cost),
+                "units": format_usd(r.units),
+                "cost": format_usd(r.cost),
                 "status": r.status,
             }
             for r in UsageRecord.objects.filter(user=user).order_by("created_at", "id")

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from accounts.models import User
 from billing.models import LedgerEntry, StripeCustomer, Subscription
+from billing.money import format_usd
 from billing.selectors import balance_of, invoice_list
 from billing.stripe_client import stripe_client, stripe_failed
 
@@ -25,13 +26,13 @@ def _when(moment) -> str | None:
 def export_for(*, user: User) -> dict:
     customer = StripeCustomer.objects.filter(user=user).first()
     return {
-        "credit": {"balance": str(balance_of(user=user)), "currency": "usd"},
+        "credit": {"balance": format_usd(balance_of(user=user)), "currency": "usd"},
         "ledger": [
             {
                 "createdAt": e.created_at.isoformat(),
                 "kind": e.kind,
-                "amount": str(e.amount),
-                "balanceAfter": str(e.balance_after),
+                "amount": format_usd(e.amount),
+                "balanceAfter": format_usd(e.balance_after),
                 "reference": e.reference,
                 "description": e.description,
             }
@@ -54,8 +55,8 @@ def export_for(*, user: User) -> dict:
                 "number": i.number or None,
                 "status": i.status,
                 "currency": i.currency,
-                "amountDue": str(i.amount_due),
-                "amountPaid": str(i.amount_paid),
+                "amountDue": format_usd(i.amount_due),
+                "amountPaid": format_usd(i.amount_paid),
                 "periodStart": _when(i.period_start),
                 "periodEnd": _when(i.period_end),
                 "created": _when(i.created),
