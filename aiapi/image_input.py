@@ -2,9 +2,14 @@
 and every image reaches the provider as a data URI.
 
 Fetching a URL a client names is a classic way into a private network, so: https only (outside
-embedded development), every address the name resolves to must be public, the address actually
-connected to is checked again, each redirect hop is checked the same way, and the body is
-bounded in size and time and must really be an image."""
+embedded development); the name is resolved once, and every address it resolves to must be
+public (`public_address`: globally reachable once any IPv4 address embedded in an IPv6 one is
+taken out); the connection goes to the address that was checked, never to a second resolution
+of the name (DNS rebinding); each redirect hop is checked the same way before it is requested;
+and the body is bounded in size and time and must really be an image.
+
+IMAGE_FETCH_ALLOWED_HOSTS lets tests fetch from their own servers on 127.0.0.1. It works only
+with DEBUG or under the test suite, and says so in the log each time it is used."""
 
 from __future__ import annotations
 
@@ -12,20 +17,70 @@ import asyncio
 import base64
 import binascii
 import ipaddress
+import logging
 import socket
-from urllib.parse import urljoin, urlsplit
+import sys
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
 
 from chukchat.errors import ApiError
 
+logger = logging.getLogger(__name__)
+
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}
 MAX_REDIRECTS = 3
+
+# IPv6 ranges that carry an IPv4 address in their low 32 bits (or, for 6to4, in bits 16-48).
+_IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated, still routed by some stacks
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+# Local-use NAT64 (RFC 8215): the operator's own translation, never globally reachable.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, still private wherever used
 
 
 def _bad_image(message: str) -> ApiError:
     return ApiError(400, "invalid_image", message, param="messages")
+
+
+def _not_allowed() -> ApiError:
+    return ApiError(
+        400,
+        "image_url_not_allowed",
+        "The image URL points to a private or reserved address; images are only fetched from "
+        "public addresses.",
+        param="messages",
+    )
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if it is one of the forms that carry one:
+    IPv4-mapped, IPv4-translated, NAT64 (64:ff9b::/96), 6to4 (2002::/16), IPv4-compatible."""
+    if ip in _SIX_TO_FOUR:
+        return ip.sixtofour
+    if any(ip in net for net in (_IPV4_MAPPED, _IPV4_TRANSLATED, _NAT64, _IPV4_COMPATIBLE)):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    return None
+
+
+def public_address(address: str) -> bool:
+    """Whether `address` (as getaddrinfo gives it) may be fetched from: globally reachable and
+    not multicast, judged on the IPv4 address inside it when it embeds one."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL or ip in _SITE_LOCAL:
+            return False
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            ip = inner
+    return ip.is_global and not ip.is_multicast
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -58,31 +113,61 @@ def check_data_uri(url: str) -> str:
     return f"data:{media_type};base64,{payload}"
 
 
-def _address_allowed(address: str, host: str) -> bool:
-    if host in settings.IMAGE_FETCH_ALLOWED_HOSTS or address in settings.IMAGE_FETCH_ALLOWED_HOSTS:
-        return True  # test-only allow-list
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+def _allow_listed(host: str, addresses: list[str]) -> bool:
+    """Whether the test-only allow-list lets this host through: only with DEBUG or under the
+    test suite, and never quietly."""
+    allowed = settings.IMAGE_FETCH_ALLOWED_HOSTS
+    if not allowed or not (host in allowed or any(a in allowed for a in addresses)):
+        return False
+    if not (settings.DEBUG or "pytest" in sys.modules):
+        logger.warning(
+            "IMAGE_FETCH_ALLOWED_HOSTS is set but ignored: it is for tests and DEBUG only"
+        )
+        return False
+    logger.warning(
+        "image URL host %s fetched through the test-only IMAGE_FETCH_ALLOWED_HOSTS, "
+        "skipping the public-address check",
+        host,
+    )
+    return True
 
 
-async def _check_host(url: str) -> None:
+async def vetted_address(url: str) -> str:
+    """The one address `url` will be fetched from: its host resolved once, every address it
+    resolves to public (or the host allow-listed for tests). A clear 400 otherwise."""
     parts = urlsplit(url)
     allowed_schemes = {"https"} if not settings.IMAGE_FETCH_ALLOW_HTTP else {"https", "http"}
     if parts.scheme not in allowed_schemes or not parts.hostname:
         raise _bad_image("Image URLs must be https URLs.")
     host = parts.hostname
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host,
-            parts.port or (443 if parts.scheme == "https" else 80),
-            type=socket.SOCK_STREAM,
-        )
-    except OSError:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise _bad_image("The image URL's port is not valid.") from None
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
         raise _bad_image("The image URL's host could not be resolved.") from None
-    if not infos or not all(_address_allowed(info[4][0], host) for info in infos):
-        raise _bad_image("The image URL points to a private or reserved address.")
+    addresses = [info[4][0] for info in infos]
+    if not addresses:
+        raise _bad_image("The image URL's host could not be resolved.")
+    if not _allow_listed(host, addresses) and not all(public_address(a) for a in addresses):
+        raise _not_allowed()
+    return addresses[0]
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict, dict]:
+    """The URL to request so that the connection goes to `address` (the URL's host replaced
+    by it, the credentials in the URL dropped), the Host header, and the TLS name to verify
+    the certificate against (httpcore's `sni_hostname`)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").encode("idna").decode("ascii")
+    literal = f"[{address}]" if ":" in address else address
+    port = f":{parts.port}" if parts.port else ""
+    target = urlunsplit((parts.scheme, f"{literal}{port}", parts.path, parts.query, ""))
+    host_header = (f"[{host}]" if ":" in host else host) + port
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return target, {"Host": host_header, "Accept": "image/*"}, extensions
 
 
 async def fetch_image(url: str, client: httpx.AsyncClient | None = None) -> str:
@@ -96,13 +181,12 @@ async def fetch_image(url: str, client: httpx.AsyncClient | None = None) -> str:
     try:
         async with asyncio.timeout(settings.IMAGE_FETCH_TIMEOUT):
             for _ in range(MAX_REDIRECTS + 1):
-                await _check_host(url)
-                async with client.stream("GET", url, headers={"Accept": "image/*"}) as response:
-                    stream = response.extensions.get("network_stream")
-                    peer = stream.get_extra_info("server_addr") if stream else None
-                    host = urlsplit(url).hostname or ""
-                    if peer and not _address_allowed(peer[0], host):
-                        raise _bad_image("The image URL points to a private or reserved address.")
+                target, headers, extensions = pinned_request(url, await vetted_address(url))
+                request = client.build_request(
+                    "GET", target, headers=headers, extensions=extensions
+                )
+                response = await client.send(request, stream=True)
+                try:
                     if response.is_redirect:
                         url = urljoin(url, response.headers.get("location", ""))
                         continue
@@ -119,6 +203,8 @@ async def fetch_image(url: str, client: httpx.AsyncClient | None = None) -> str:
                     if sniff_image_type(bytes(body)) != media_type:
                         raise _bad_image("The image URL's content is not the image it claims.")
                     return f"data:{media_type};base64,{base64.b64encode(body).decode()}"
+                finally:
+                    await response.aclose()
             raise _bad_image("The image URL redirected too many times.")
     except TimeoutError:
         raise _bad_image("The image URL took too long to answer.") from None
