@@ -1,5 +1,9 @@
-"""HTTP and WebSocket on one ASGI application."""
+"""HTTP and WebSocket on one ASGI application, and its lifespan.
 
+The lifespan (uvicorn --lifespan on, as `make serve` and `make run` start it): at startup this
+server process's keeper starts (billing/process_keeper.py), and at shutdown it stops."""
+
+import logging
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chukchat.settings")
@@ -13,6 +17,8 @@ django_application = get_asgi_application()
 from chukchat.api_handler import ApiASGIHandler, has_api_key  # noqa: E402
 from chukchat.routing import websocket_urlpatterns  # noqa: E402
 
+logger = logging.getLogger(__name__)
+
 api_application = ApiASGIHandler()
 
 
@@ -22,10 +28,35 @@ async def http_application(scope, receive, send):
     await handler(scope, receive, send)
 
 
+async def lifespan(scope, receive, send):
+    from billing import process_keeper
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await process_keeper.start()
+            except Exception as error:
+                logger.exception("the process keeper did not start")
+                await send({"type": "lifespan.startup.failed", "message": repr(error)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            try:
+                await process_keeper.stop()
+            except Exception as error:
+                logger.exception("the shutdown did not complete")
+                await send({"type": "lifespan.shutdown.failed", "message": repr(error)})
+                return
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 application = ProtocolTypeRouter(
     {
         "http": http_application,
         # Sessions are loaded lazily: only a socket without an API key looks one up.
         "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "lifespan": lifespan,
     }
 )

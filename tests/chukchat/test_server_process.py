@@ -20,6 +20,9 @@ def test_a_server_process_serves_a_key_created_in_the_test(server_process, carol
     server.kill(signal.SIGTERM)
     # uvicorn re-raises the signal it shut down on, once it has: a clean stop exits by SIGTERM.
     assert server.wait(timeout=30) == -signal.SIGTERM
+    # The ASGI lifespan ran: the process keeper started and stopped (chukchat/asgi.py).
+    assert "Application startup complete" in server.stderr
+    assert "Application shutdown complete" in server.stderr
     assert "Finished server process" in server.stderr
 
 

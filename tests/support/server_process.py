@@ -93,7 +93,7 @@ class ServerProcess:
         self,
         *,
         env: dict[str, str] | None = None,
-        lifespan: str = "auto",
+        lifespan: str = "on",
         graceful_timeout: float | None = 30,
         args: tuple[str, ...] = (),
     ) -> None:
