@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 import orjson
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
@@ -140,8 +143,56 @@ def _origin_allowed(scope) -> bool:
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
 
+async def _cancel_until_done(task: asyncio.Task) -> None:
+    """Cancels `task` and waits until it has ended, cancelling it again while it runs on.
+
+    On Python 3.11 `asyncio.wait_for` swallows a cancellation that arrives in the loop turn
+    its inner awaitable finishes in (CPython gh-86296, fixed in 3.12), and redis-py wraps
+    every command it writes in `wait_for(drain(), socket_timeout)`. A channel-layer receive
+    cancelled while it writes (its connection handshake, the clean-up script, the BZPOPMIN)
+    then carries on, and channels_redis retries its 5 s BZPOPMIN until a message comes: for
+    ever on a socket's own channel. Cancelled again, it is cancelled while it waits for
+    Redis's answer, which is not wrapped so."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.05)
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     caller: Caller | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' AsyncConsumer.__call__, but the socket reads its channel-layer channel only
+        once it has joined the layer, to watch a media job (`_join_channel_layer`). Channels
+        would start a Redis receive for every socket, also for one refused with 4401 a
+        millisecond later, whose receive is then cancelled in the middle of opening its Redis
+        connection; and that receive's cancellation is made to stick (`_cancel_until_done`).
+        Without both, such a socket's task never ended and uvicorn waited for it at shutdown
+        ("Waiting for background tasks to complete") until it was killed."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = None
+        self.channel_joined = asyncio.Event()
+        self.base_send = send
+        sources = [receive] if self.channel_layer is None else [receive, self._channel_receive]
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch(sources, self.dispatch)
+
+    async def _join_channel_layer(self) -> None:
+        if self.channel_name is None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_joined.set()
+
+    async def _channel_receive(self) -> dict:
+        """The next message on this socket's channel, once it has one; until then a wait that
+        involves no Redis at all. Cancelled (the socket is done), it ends for certain."""
+        await self.channel_joined.wait()
+        receiving = asyncio.ensure_future(self.channel_layer.receive(self.channel_name))
+        try:
+            return await asyncio.shield(receiving)
+        except asyncio.CancelledError:
+            await _cancel_until_done(receiving)
+            raise
 
     async def connect(self) -> None:
         self.caller = None
@@ -388,6 +439,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 error_frame(job_id, "job_not_found", f"No media job '{job_id}'.", 404)
             )
             return
+        await self._join_channel_layer()
         await self.channel_layer.group_add(group, self.channel_name)
         try:
             job = await db_call(job_for_owner, owner_id=self.caller.user_id, job_id=job_id)

@@ -5,10 +5,8 @@ import signal
 
 import httpx
 
-from tests.support.server_process import server_process  # noqa: F401  (the fixture)
 
-
-def test_a_server_process_serves_a_key_created_in_the_test(server_process, carol_key):  # noqa: F811
+def test_a_server_process_serves_a_key_created_in_the_test(server_process, carol_key):
     server = server_process()
 
     answer = httpx.get(
@@ -26,7 +24,7 @@ def test_a_server_process_serves_a_key_created_in_the_test(server_process, carol
     assert "Finished server process" in server.stderr
 
 
-def test_a_server_process_refuses_an_unknown_key(server_process, catalogue):  # noqa: F811
+def test_a_server_process_refuses_an_unknown_key(server_process, catalogue):
     server = server_process()
 
     answer = httpx.get(
