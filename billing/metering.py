@@ -311,14 +311,20 @@ def release_stale_reservations(*, older_than: timedelta) -> int:
             )
             if reservation is None:
                 continue
-            # The key's row before the account's: the lock order of reserve and settle.
-            if reservation.key_spend_id is not None:
-                KeySpend.objects.filter(pk=reservation.key_spend_id).update(
-                    reserved=F("reserved") - reservation.amount
-                )
-            CreditAccount.objects.filter(pk=reservation.account_id).update(
-                reserved=F("reserved") - reservation.amount
-            )
-            reservation.delete()
+            release_hold(reservation)
             released += 1
     return released
+
+
+def release_hold(reservation: Reservation) -> None:
+    """Ends a hold (or a lease) whose request will never settle, in the caller's transaction,
+    with `reservation` locked."""
+    # The key's row before the account's: the lock order of reserve and settle.
+    if reservation.key_spend_id is not None:
+        KeySpend.objects.filter(pk=reservation.key_spend_id).update(
+            reserved=F("reserved") - reservation.amount
+        )
+    CreditAccount.objects.filter(pk=reservation.account_id).update(
+        reserved=F("reserved") - reservation.amount
+    )
+    reservation.delete()

@@ -24,10 +24,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from billing.models import CreditAccount, KeySpend, Reservation, ServerProcess, UsageRecord
+from billing.models import Reservation, ServerProcess, UsageRecord
 from chukchat.db_errors import DATABASE_UNAVAILABLE
 from chukchat.db_threads import db_call
 
@@ -158,17 +157,11 @@ def _prices_of(call: dict):
 
 def release_holds(*, owner: str) -> int:
     """Releases every hold and lease `owner` placed (in the caller's transaction)."""
+    from billing.metering import release_hold
+
     released = 0
     for reservation in Reservation.objects.select_for_update().filter(owner=owner):
-        # The key's row before the account's: the lock order of reserve and settle.
-        if reservation.key_spend_id is not None:
-            KeySpend.objects.filter(pk=reservation.key_spend_id).update(
-                reserved=F("reserved") - reservation.amount
-            )
-        CreditAccount.objects.filter(pk=reservation.account_id).update(
-            reserved=F("reserved") - reservation.amount
-        )
-        reservation.delete()
+        release_hold(reservation)
         released += 1
     return released
 

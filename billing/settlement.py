@@ -276,7 +276,7 @@ def settle_sync(
             _check(record)(row)
     except IntegrityError as error:
         if isinstance(error.__cause__, psycopg.errors.CheckViolation):
-            return _settle_short(record=record, lease=lease)
+            return _settle_short(record=record)
         return _already_settled(record)
     return _saved(record, row[0])
 
@@ -317,7 +317,7 @@ def _settle_orm(*, record: UsageRecord) -> UsageRecord:
     return record
 
 
-def _settle_short(*, record: UsageRecord, lease: str | None) -> UsageRecord:
+def _settle_short(*, record: UsageRecord) -> UsageRecord:
     """The charge would have overdrawn the balance: its hold was lost (released while the
     request still ran). Charge what the balance has free, record the rest as a discrepancy."""
     with transaction.atomic():
@@ -443,5 +443,5 @@ async def _apply(*, record: UsageRecord, hold: Hold) -> tuple[UsageRecord, bool]
     except psycopg.errors.UniqueViolation:
         return await db_call(_already_settled, record), False
     except psycopg.errors.CheckViolation:
-        return await db_call(_settle_short, record=record, lease=hold.lease_id), False
+        return await db_call(_settle_short, record=record), False
     return _saved(record, row[0]), leased and row[2] > 0

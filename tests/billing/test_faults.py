@@ -64,20 +64,6 @@ def _with_providers(models: str, upstream) -> str:
     )
 
 
-@pytest.fixture
-def erin(transactional_db):
-    """Erin has 10 USD and a script that streams many answers at once."""
-    user = UserFactory(email="erin@example.com")
-    credit_grant(user=user, amount=Decimal("10"), description="test credit")
-    return user
-
-
-@pytest.fixture
-def erin_key(erin, catalogue) -> str:
-    _, plaintext = api_key_create(user=erin, name="erin's script")
-    return plaintext
-
-
 def settle_everything(gateway_server) -> None:
     """Until the server has no request or settlement running, then its leases given back."""
     gateway_server.wait_idle()
@@ -170,11 +156,11 @@ def _hang_up_at_chuk_done(path: str, extra: dict):
     ids=["openai-sse", "chuk-stream", "chuk-chat-sse"],
 )
 def test_twenty_clients_hanging_up_at_the_last_event_are_each_charged_once(
-    hang_up, gateway_url, gateway_server, erin, erin_key, fault_models
+    hang_up, gateway_url, gateway_server, carol, carol_key, fault_models
 ):
     def one(_):
         with httpx.Client(
-            base_url=gateway_url, headers={"Authorization": f"Bearer {erin_key}"}, timeout=30
+            base_url=gateway_url, headers={"Authorization": f"Bearer {carol_key}"}, timeout=30
         ) as client:
             return hang_up(client)
 
@@ -187,12 +173,12 @@ def test_twenty_clients_hanging_up_at_the_last_event_are_each_charged_once(
     records = UsageRecord.objects.filter(request_id__in=answered)
     assert records.count() == 20
     assert all(r.completion_tokens == 30 and r.cost > 0 for r in records)
-    assert_money_exact(users=[erin], answered=answered)
-    assert balance_of(user=erin) == Decimal(10) - sum(r.cost for r in records)
+    assert_money_exact(users=[carol], answered=answered)
+    assert balance_of(user=carol) == Decimal(10) - sum(r.cost for r in records)
 
 
 async def test_a_websocket_client_closing_at_done_is_charged_once(
-    gateway_url, gateway_server, erin, erin_key, fault_models
+    gateway_url, gateway_server, carol, carol_key, fault_models
 ):
     from asgiref.sync import sync_to_async
     from websockets.asyncio.client import connect
@@ -200,7 +186,7 @@ async def test_a_websocket_client_closing_at_done_is_charged_once(
     ids = []
     async with connect(
         f"{gateway_url.replace('http', 'ws')}/v1/ai/chat/ws",
-        additional_headers={"Authorization": f"Bearer {erin_key}"},
+        additional_headers={"Authorization": f"Bearer {carol_key}"},
     ) as socket:
         for n in range(5):
             await socket.send(
@@ -217,7 +203,7 @@ async def test_a_websocket_client_closing_at_done_is_charged_once(
     # closed right after the last done frame
 
     await sync_to_async(settle_everything)(gateway_server)
-    await sync_to_async(assert_money_exact)(users=[erin], answered=set(ids))
+    await sync_to_async(assert_money_exact)(users=[carol], answered=set(ids))
     assert await UsageRecord.objects.filter(request_id__in=ids).acount() == 5
 
 
@@ -254,12 +240,46 @@ def test_a_provider_over_reporting_is_charged_the_hold_and_the_rest_recorded(
     assert_money_exact(users=[fay], answered={request_id})
 
 
-def test_the_balance_can_never_be_pushed_below_zero(erin):
+def test_the_balance_can_never_be_pushed_below_zero(carol):
     from django.db import IntegrityError, transaction
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        CreditAccount.objects.filter(user=erin).update(balance=Decimal("-0.01"))
-    assert balance_of(user=erin) == Decimal(10)
+        CreditAccount.objects.filter(user=carol).update(balance=Decimal("-0.01"))
+    assert balance_of(user=carol) == Decimal(10)
+
+
+def test_a_charge_whose_hold_was_lost_takes_only_what_the_balance_has_free(carol):
+    """Carol's hold was released under her request (a sweep that took her process for dead):
+    its charge of 12 USD meets a balance of 10, of which 1 is held by another request."""
+    from billing.metering import reserve
+    from billing.prices import Prices
+    from billing.settlement import settle_sync, usage_record
+
+    reserve(user_id=carol.pk, api_key_id=None, request_id="other", amount=Decimal(1))
+    record = settle_sync(
+        record=usage_record(
+            request_id="lost-hold",
+            user_id=carol.pk,
+            api_key_id=None,
+            endpoint="chat.completions",
+            model="fast",
+            completion_tokens=6,
+        ),
+        prices=Prices(output=Decimal(2_000_000)),
+        held=Decimal(12),
+    )
+
+    assert record.cost == Decimal(9) and record.discrepancy == Decimal(3)
+    assert balance_of(user=carol) == Decimal(1)  # what the other request holds is still there
+    [charge] = LedgerEntry.objects.filter(account__user=carol, kind="usage")
+    assert charge.amount == Decimal(-9) and charge.balance_after == Decimal(1)
+    settle_sync(  # the other request settles as usual
+        record=usage_record(
+            request_id="other", user_id=carol.pk, api_key_id=None, endpoint="x", model="fast"
+        ),
+        prices=Prices(),
+    )
+    assert_money_exact(users=[carol], answered={"lost-hold", "other"})
 
 
 # --- The database's connections cut under load -----------------------------------------------
@@ -303,7 +323,7 @@ def _reconnect() -> None:
 
 @postgres_only
 def test_connections_cut_under_load_lose_no_charge_and_answer_no_500(
-    gateway_url, gateway_server, erin, erin_key, fault_models
+    gateway_url, gateway_server, carol, carol_key, fault_models
 ):
     stop = threading.Event()
     terminated = []
@@ -317,7 +337,7 @@ def test_connections_cut_under_load_lose_no_charge_and_answer_no_500(
 
     def one(_):
         with httpx.Client(
-            base_url=gateway_url, headers={"Authorization": f"Bearer {erin_key}"}, timeout=30
+            base_url=gateway_url, headers={"Authorization": f"Bearer {carol_key}"}, timeout=30
         ) as client:
             answer = client.post(
                 "/v1/chat/completions",
@@ -342,10 +362,10 @@ def test_connections_cut_under_load_lose_no_charge_and_answer_no_500(
     settle_everything(gateway_server)
     settlement_outbox.drain()  # what the database could not take while it was being cut
     assert settlement_outbox.size() == 0
-    assert_money_exact(users=[erin], answered=answered)
+    assert_money_exact(users=[carol], answered=answered)
     # and right after the fault, the usage page answers
     with httpx.Client(
-        base_url=gateway_url, headers={"Authorization": f"Bearer {erin_key}"}, timeout=30
+        base_url=gateway_url, headers={"Authorization": f"Bearer {carol_key}"}, timeout=30
     ) as client:
         assert client.get("/v1/user/usage").status_code == 200
 
@@ -454,17 +474,17 @@ def _stream_through_an_outage(gateway_url, key: str, count: int, outage) -> list
 
 @postgres_only
 def test_answers_given_while_the_database_is_away_are_charged_when_it_is_back(
-    gateway_url, gateway_server, erin, erin_key, fault_models, settings, private_redis
+    gateway_url, gateway_server, carol, carol_key, fault_models, settings, private_redis
 ):
     _, redis_url = private_redis
     settings.REDIS_URL = redis_url  # the outbox's Redis: this test's own
     # A first answer, so the process holds a lease: the next ones need no database to start.
     with httpx.Client(
-        base_url=gateway_url, headers={"Authorization": f"Bearer {erin_key}"}, timeout=30
+        base_url=gateway_url, headers={"Authorization": f"Bearer {carol_key}"}, timeout=30
     ) as client:
         client.post("/v1/chat/completions", json={"model": "steady-stream", "messages": QUESTION})
 
-    answered = _stream_through_an_outage(gateway_url, erin_key, 5, database_away)
+    answered = _stream_through_an_outage(gateway_url, carol_key, 5, database_away)
     assert len(answered) == 5
     assert settlement_outbox.size() == 5
     assert not UsageRecord.objects.filter(request_id__in=answered).exists()
@@ -475,12 +495,12 @@ def test_answers_given_while_the_database_is_away_are_charged_when_it_is_back(
     assert settlement_outbox.drain() == 0  # applied once
     records = UsageRecord.objects.filter(request_id__in=answered)
     assert records.count() == 5 and all(r.cost > 0 for r in records)
-    assert_money_exact(users=[erin], answered=set(answered))
+    assert_money_exact(users=[carol], answered=set(answered))
 
 
 @postgres_only
 def test_with_redis_away_too_the_charges_wait_on_disk(
-    gateway_url, gateway_server, erin, erin_key, fault_models, settings, private_redis, tmp_path
+    gateway_url, gateway_server, carol, carol_key, fault_models, settings, private_redis, tmp_path
 ):
     process, redis_url = private_redis
     settings.REDIS_URL = redis_url
@@ -488,7 +508,7 @@ def test_with_redis_away_too_the_charges_wait_on_disk(
     process.kill()  # Redis gone before the database goes
     process.wait()
 
-    answered = _stream_through_an_outage(gateway_url, erin_key, 3, database_away)
+    answered = _stream_through_an_outage(gateway_url, carol_key, 3, database_away)
     spooled = list((tmp_path / "spool").glob("*.jsonl"))
     assert len(spooled) == 1 and len(spooled[0].read_bytes().splitlines()) == 3
 
@@ -496,17 +516,17 @@ def test_with_redis_away_too_the_charges_wait_on_disk(
     settings.REDIS_URL = ""  # still away: the drain reads the disk only
     assert settlement_outbox.drain() == 3
     assert not list((tmp_path / "spool").glob("*.jsonl"))
-    assert_money_exact(users=[erin], answered=set(answered))
+    assert_money_exact(users=[carol], answered=set(answered))
 
 
 @postgres_only
 def test_while_the_database_is_away_requests_get_a_quick_503(
-    gateway_url, gateway_server, erin, erin_key, fault_models
+    gateway_url, gateway_server, carol, carol_key, fault_models
 ):
     with database_away():
         started = time.monotonic()
         with httpx.Client(
-            base_url=gateway_url, headers={"Authorization": f"Bearer {erin_key}"}, timeout=30
+            base_url=gateway_url, headers={"Authorization": f"Bearer {carol_key}"}, timeout=30
         ) as client:
             usage = client.get("/v1/user/usage")
             chat = client.post(
@@ -519,4 +539,4 @@ def test_while_the_database_is_away_requests_get_a_quick_503(
         assert response.headers["Retry-After"] == "2"
     assert took < 6  # two requests, each within the pool's 2 s wait, never a 10 s hang
     settle_everything(gateway_server)
-    assert_money_exact(users=[erin], answered=set())
+    assert_money_exact(users=[carol], answered=set())

@@ -23,7 +23,7 @@ from tests.factories import UserFactory
 from tests.support.server_process import server_process  # noqa: F401  (the fixture)
 
 pytestmark = [
-    pytest.mark.timeout(120),
+    pytest.mark.timeout(240),  # three server processes start in one test; slow on a busy machine
     pytest.mark.skipif(
         "connection.vendor != 'postgresql'", reason="several processes share PostgreSQL"
     ),
