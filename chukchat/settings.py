@@ -93,6 +93,7 @@ SOCIALACCOUNT_PROVIDERS = {
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chukchat.security_headers.SecurityHeadersMiddleware",  # CSP on pages, HSTS over https
     "chukchat.static_files.AsyncWhiteNoiseMiddleware",
     "chukchat.errors.ApiErrorMiddleware",
     "accounts.rate_limits.RateLimitHeadersMiddleware",
@@ -457,6 +458,17 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Behind a reverse proxy; security headers (chukchat/security_headers.py) -----------------
+# How many reverse proxies in front of the app are trusted to say how the client connected.
+# 0 (the default): the app is reached directly, and a client's own X-Forwarded-Proto is ignored
+# (it could otherwise claim https, and be treated as secure). With a proxy, set it to 1 (or the
+# number of proxies in the chain), and make sure the proxy sets X-Forwarded-Proto itself.
+TRUSTED_PROXY_COUNT = env_int("CHUK_TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT <= 0:
+    SECURE_PROXY_SSL_HEADER = None
+# Strict-Transport-Security max-age, sent on every https response; 0 sends none.
+HSTS_SECONDS = env_int("CHUK_HSTS_SECONDS", 365 * 24 * 60 * 60)
 
 LOGGING = {
     "version": 1,

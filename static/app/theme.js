@@ -1,5 +1,5 @@
 // Light, dark, or whatever the system prefers; the choice is remembered in localStorage and
-// applied before the first paint by the inline script in base.html.
+// applied before the first paint by theme-early.js (loaded in base.html's <head>).
 
 const KEY = "chuk-theme";
 const ORDER = ["system", "light", "dark"];
