@@ -37,13 +37,15 @@ migrate: install
 run: export CHUK_SITE_URL ?= http://$(HOST):$(PORT)
 run: migrate
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py bootstrap
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) --lifespan on
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) \
+		--lifespan on --timeout-graceful-shutdown 30 --ws chukchat.draining:WebSocketProtocol
 
 # As production runs it: several worker processes, static files collected and hashed.
 serve: install
 	$(BIN)/python manage.py collectstatic --noinput >/dev/null
 	$(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--lifespan on --no-access-log --loop uvloop --http httptools
+		--lifespan on --timeout-graceful-shutdown 30 --ws chukchat.draining:WebSocketProtocol \
+		--no-access-log --loop uvloop --http httptools
 
 worker: install
 	$(BIN)/celery -A chukchat worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2} -B

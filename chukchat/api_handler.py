@@ -37,8 +37,13 @@ class ApiASGIHandler(ASGIHandler):
             settings.MIDDLEWARE = full
 
     async def __call__(self, scope, receive, send):
-        async with ThreadSensitiveContext():
-            await self.handle(scope, receive, send)
+        task = asyncio.current_task()
+        _requests_in_flight.add(task)
+        try:
+            async with ThreadSensitiveContext():
+                await self.handle(scope, receive, send)
+        finally:
+            _requests_in_flight.discard(task)
 
     async def handle(self, scope, receive, send):
         # Django's ASGIHandler.handle (5.2) without the request_started/finished signals.
@@ -75,7 +80,17 @@ class ApiASGIHandler(ASGIHandler):
             asyncio.create_task(self.listen_for_disconnect(receive)),
             asyncio.create_task(process_request()),
         ]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # This request itself is cancelled: the server's graceful-shutdown bound is over.
+            # Its response is cut as for a client that went away, and settled before it ends
+            # (without this its tasks would run on, unowned, until the process dies).
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            body_file.close()
+            raise
         for task in tasks:
             if task.done():
                 with contextlib.suppress(RequestAborted):
@@ -91,9 +106,26 @@ AFTER_RESPONSE_ATTR = "_chuk_after_response"
 _after_response_tasks: set[asyncio.Future] = set()
 
 
+# This process's API requests being handled (each one's task), for the drain at shutdown.
+_requests_in_flight: set[asyncio.Task] = set()
+
+
 def after_response_pending() -> int:
     """After-response work still running, including work whose request task was cancelled."""
     return len(_after_response_tasks)
+
+
+async def drain(within: float) -> bool:
+    """At shutdown, once the server has stopped taking requests: waits up to `within`
+    seconds for the API requests still being handled (a stream cut at the graceful-shutdown
+    bound settles in its request's task) and for the after-response work (settlements).
+    True when all of it ended."""
+    pending = {task for task in _requests_in_flight if task is not asyncio.current_task()}
+    pending |= _after_response_tasks
+    if not pending:
+        return True
+    _, still = await asyncio.wait(pending, timeout=within)
+    return not still
 
 
 def after_response(response, callback) -> None:

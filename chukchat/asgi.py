@@ -1,8 +1,12 @@
 """HTTP and WebSocket on one ASGI application, and its lifespan.
 
 The lifespan (uvicorn --lifespan on, as `make serve` and `make run` start it): at startup this
-server process's keeper starts (billing/process_keeper.py), and at shutdown it stops."""
+server process's keeper starts (billing/process_keeper.py); at shutdown, once uvicorn has let
+the requests in flight finish or cut them at its --timeout-graceful-shutdown bound, what is
+still settling gets a few seconds more (the WebSockets' drain, chukchat/draining.py; the API
+requests and their after-response work, chukchat/api_handler.py), and then the keeper stops."""
 
+import asyncio
 import logging
 import os
 
@@ -14,6 +18,7 @@ from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
+from chukchat import api_handler, draining  # noqa: E402
 from chukchat.api_handler import ApiASGIHandler, has_api_key  # noqa: E402
 from chukchat.routing import websocket_urlpatterns  # noqa: E402
 
@@ -43,6 +48,9 @@ async def lifespan(scope, receive, send):
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             try:
+                await asyncio.gather(
+                    draining.finish(), api_handler.drain(within=draining.SETTLE_GRACE_SECONDS)
+                )
                 await process_keeper.stop()
             except Exception as error:
                 logger.exception("the shutdown did not complete")
@@ -56,7 +64,9 @@ application = ProtocolTypeRouter(
     {
         "http": http_application,
         # Sessions are loaded lazily: only a socket without an API key looks one up.
-        "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": draining.DrainingSockets(
+            SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
         "lifespan": lifespan,
     }
 )

@@ -95,11 +95,13 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         lifespan: str = "on",
         graceful_timeout: float | None = 30,
+        ws: str = "chukchat.draining:WebSocketProtocol",
         args: tuple[str, ...] = (),
     ) -> None:
         self.extra_env = env or {}
         self.lifespan = lifespan
         self.graceful_timeout = graceful_timeout
+        self.ws = ws
         self.args = tuple(args)
         self.port = 0
         self.process: subprocess.Popen | None = None
@@ -125,6 +127,8 @@ class ServerProcess:
             "uvloop",
             "--http",
             "httptools",
+            "--ws",
+            self.ws,
             "--no-access-log",
         ]
         if self.graceful_timeout is not None:
