@@ -16,6 +16,7 @@ from aiapi.image_input import fetch_image, public_address
 from billing.models import UsageRecord
 from billing.selectors import balance_of
 from chukchat.errors import ApiError
+from tests.support.loops import run_on_own_loop
 from tests.support.servers import ThreadedServer
 
 # A 1x1 PNG.
@@ -284,39 +285,45 @@ def rebinding_dns(monkeypatch):
     return asked
 
 
-async def test_the_fetch_connects_to_the_address_that_was_checked(rebinding_dns, settings):
-    settings.IMAGE_FETCH_ALLOWED_HOSTS = []
-    sent: list[httpx.Request] = []
+def test_the_fetch_connects_to_the_address_that_was_checked(rebinding_dns, settings):
+    async def scenario():
+        settings.IMAGE_FETCH_ALLOWED_HOSTS = []
+        sent: list[httpx.Request] = []
 
-    def site(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
+        def site(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(site)) as client:
-        data_uri = await fetch_image("https://rebind.example/cat.png?size=1", client=client)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(site)) as client:
+            data_uri = await fetch_image("https://rebind.example/cat.png?size=1", client=client)
 
-    assert data_uri == PNG_URI
-    assert rebinding_dns == ["rebind.example"]  # resolved once: no second answer to trust
-    (request,) = sent
-    assert str(request.url) == "https://93.184.216.34/cat.png?size=1"
-    assert request.headers["host"] == "rebind.example"
-    assert request.extensions["sni_hostname"] == "rebind.example"  # the certificate's name
+        assert data_uri == PNG_URI
+        assert rebinding_dns == ["rebind.example"]  # resolved once: no second answer to trust
+        (request,) = sent
+        assert str(request.url) == "https://93.184.216.34/cat.png?size=1"
+        assert request.headers["host"] == "rebind.example"
+        assert request.extensions["sni_hostname"] == "rebind.example"  # the certificate's name
+
+    run_on_own_loop(scenario)
 
 
-async def test_a_redirect_is_checked_before_its_request_is_sent(rebinding_dns, settings):
-    settings.IMAGE_FETCH_ALLOWED_HOSTS = []
-    sent: list[str] = []
+def test_a_redirect_is_checked_before_its_request_is_sent(rebinding_dns, settings):
+    async def scenario():
+        settings.IMAGE_FETCH_ALLOWED_HOSTS = []
+        sent: list[str] = []
 
-    def site(request: httpx.Request) -> httpx.Response:
-        sent.append(str(request.url))
-        return httpx.Response(302, headers={"location": "https://inner.example/cat.png"})
+        def site(request: httpx.Request) -> httpx.Response:
+            sent.append(str(request.url))
+            return httpx.Response(302, headers={"location": "https://inner.example/cat.png"})
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(site)) as client:
-        with pytest.raises(ApiError) as excinfo:
-            await fetch_image("https://rebind.example/hop", client=client)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(site)) as client:
+            with pytest.raises(ApiError) as excinfo:
+                await fetch_image("https://rebind.example/hop", client=client)
 
-    assert excinfo.value.code == "image_url_not_allowed"
-    assert sent == ["https://93.184.216.34/hop"]
+        assert excinfo.value.code == "image_url_not_allowed"
+        assert sent == ["https://93.184.216.34/hop"]
+
+    run_on_own_loop(scenario)
 
 
 # --- the test-only allow-list ---------------------------------------------------------------
@@ -327,30 +334,34 @@ def test_the_allow_list_is_used_under_tests_and_says_so(sdk, trusted_site, upstr
     assert "test-only IMAGE_FETCH_ALLOWED_HOSTS" in caplog.text
 
 
-async def test_the_allow_list_is_ignored_outside_tests_and_debug(
-    site, settings, monkeypatch, caplog
-):
-    settings.IMAGE_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
-    settings.IMAGE_FETCH_ALLOW_HTTP = True
-    settings.DEBUG = False
-    monkeypatch.delitem(sys.modules, "pytest")  # as in production
-    site_hits.clear()
+def test_the_allow_list_is_ignored_outside_tests_and_debug(site, settings, monkeypatch, caplog):
+    async def scenario():
+        settings.IMAGE_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
+        settings.IMAGE_FETCH_ALLOW_HTTP = True
+        settings.DEBUG = False
+        monkeypatch.delitem(sys.modules, "pytest")  # as in production
+        site_hits.clear()
 
-    with (
-        caplog.at_level(logging.WARNING, logger="aiapi.image_input"),
-        pytest.raises(ApiError) as excinfo,
-    ):
-        await fetch_image(f"{site}/cat.png")
+        with (
+            caplog.at_level(logging.WARNING, logger="aiapi.image_input"),
+            pytest.raises(ApiError) as excinfo,
+        ):
+            await fetch_image(f"{site}/cat.png")
 
-    assert excinfo.value.code == "image_url_not_allowed"
-    assert site_hits == []
-    assert "IMAGE_FETCH_ALLOWED_HOSTS is set but ignored" in caplog.text
+        assert excinfo.value.code == "image_url_not_allowed"
+        assert site_hits == []
+        assert "IMAGE_FETCH_ALLOWED_HOSTS is set but ignored" in caplog.text
+
+    run_on_own_loop(scenario)
 
 
-async def test_the_allow_list_works_with_debug(site, settings, monkeypatch):
-    settings.IMAGE_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
-    settings.IMAGE_FETCH_ALLOW_HTTP = True
-    settings.DEBUG = True
-    monkeypatch.delitem(sys.modules, "pytest")
+def test_the_allow_list_works_with_debug(site, settings, monkeypatch):
+    async def scenario():
+        settings.IMAGE_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
+        settings.IMAGE_FETCH_ALLOW_HTTP = True
+        settings.DEBUG = True
+        monkeypatch.delitem(sys.modules, "pytest")
 
-    assert await fetch_image(f"{site}/cat.png") == PNG_URI
+        assert await fetch_image(f"{site}/cat.png") == PNG_URI
+
+    run_on_own_loop(scenario)

@@ -31,7 +31,7 @@ def test_the_export_lists_credit_ledger_subscriptions_and_invoices(alice, alice_
 
     exported = export_for(user=alice)
 
-    assert exported["credit"] == {"balance": "2.5000000000", "currency": "usd"}
+    assert exported["credit"] == {"balance": "2.5", "currency": "usd"}
     assert [e["description"] for e in exported["ledger"]] == ["welcome"]
     assert exported["stripeCustomer"] == alice.stripe_customer.stripe_id
     [subscription] = exported["subscriptions"]
