@@ -53,11 +53,15 @@ def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoked here at once; open sockets of the key, in every process, are closed (4401) once
+    this commits (accounts/revocation.py)."""
     from accounts.authentication import forget_cached_key
+    from accounts.revocation import announce_key_revoked
 
     if not api_key.revoked:
         api_key.revoked = True
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked", "revoked_at"])
     forget_cached_key(api_key.hashed_key)
+    announce_key_revoked(key_id=api_key.pk)
     return api_key

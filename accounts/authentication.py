@@ -48,6 +48,7 @@ def forget_cached_key(hashed_key: str) -> None:
 
 def clear_key_cache() -> None:
     _cache.clear()
+    _active_users.clear()
 
 
 def invalid_key(message: str) -> ApiError:
@@ -135,6 +136,31 @@ async def aauthenticate_api_key(raw: str | None) -> KeyPrincipal:
     if not found:
         principal = await db_call(_load, hashed=hashed)
     return _accept(principal)
+
+
+# user id -> (monotonic deadline, whether the account is active): for sockets opened with the
+# session, which re-check their account as key sockets re-check their key.
+_active_users: dict[int, tuple[float, bool]] = {}
+
+
+def _load_active(user_id: int) -> bool:
+    active = User.objects.filter(pk=user_id, is_active=True).exists()
+    if len(_active_users) >= _MAX_CACHED:
+        _active_users.clear()
+    _active_users[user_id] = (time.monotonic() + settings.API_KEY_CACHE_SECONDS, active)
+    return active
+
+
+async def auser_is_active(user_id: int) -> bool:
+    """Whether the account may still be used, as known at most API_KEY_CACHE_SECONDS ago."""
+    hit = _active_users.get(user_id)
+    if hit is not None and hit[0] >= time.monotonic():
+        return hit[1]
+    return await db_call(_load_active, user_id=user_id)
+
+
+def forget_cached_user(user_id: int) -> None:
+    _active_users.pop(user_id, None)
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -26,6 +26,23 @@ def user_get_or_create(*, email: str, password: str | None = None) -> tuple[User
     return User.objects.create_user(email=email, password=password), True
 
 
+@transaction.atomic
+def user_deactivate(*, user: User) -> User:
+    """The account can no longer sign in or use its keys; its open sockets, in every process,
+    are closed (4403) once this commits (accounts/revocation.py)."""
+    from accounts.authentication import forget_cached_key, forget_cached_user
+    from accounts.models import ApiKey
+    from accounts.revocation import announce_account_closed
+
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    for hashed in ApiKey.objects.filter(user=user).values_list("hashed_key", flat=True):
+        forget_cached_key(hashed)
+    forget_cached_user(user.pk)
+    announce_account_closed(user_id=user.pk)
+    return user
+
+
 def user_password_change(*, user: User, current_password: str, new_password: str) -> None:
     if not user.check_password(current_password):
         raise ApiError(

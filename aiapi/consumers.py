@@ -6,6 +6,13 @@ aiapi/chuk_chat.py), `cancel`, `resume`, `ping`, `job` (watch a media job's prog
 `text`, `reasoning`, `usage`, then `done` or `error`; and `pong`. A bad frame gets an `error`
 frame and the socket stays open; a socket that never authenticates is closed with 4401.
 
+A socket whose credentials stop working is closed, its streams stopped and settled as
+cancelled: 4401 when its key is revoked or expires, 4403 when its account is deleted or
+deactivated. It hears of that through its user's and its key's channel-layer groups
+(accounts/revocation.py), and re-checks its credentials on every frame and every
+API_KEY_CACHE_SECONDS, through the same cache as the HTTP path, so a message lost is bounded
+by that cache's lifetime.
+
 Every frame of a stream is also journalled (aiapi/stream_journal.py) so a client whose socket
 dropped can reconnect and `resume` it. A stream whose socket dropped keeps going for a grace
 period, and after that only while somebody follows it."""
@@ -27,7 +34,8 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from accounts.authentication import aauthenticate_api_key, bearer_token
+from accounts.authentication import aauthenticate_api_key, auser_is_active, bearer_token
+from accounts.revocation import ACCOUNT_CLOSED, KEY_REVOKED, acknowledge, key_group, user_group
 from aiapi import chuk_render
 from aiapi.chat_service import Caller
 from aiapi.chuk_chat import ChukTurn, parse_turn, start_turn
@@ -43,6 +51,9 @@ logger = logging.getLogger(__name__)
 UNAUTHORISED = 4401
 TERMINAL = ("done", "error")
 MAX_ID_LENGTH = 64
+# How long a socket whose credentials are gone waits for its stopped streams to settle (and
+# send their last frame) before it closes; they settle anyway, detached, after that.
+REVOKED_SETTLE_SECONDS = 10.0
 
 
 class FrameLimiter:
@@ -160,6 +171,7 @@ async def _cancel_until_done(task: asyncio.Task) -> None:
 
 class ChatConsumer(AsyncWebsocketConsumer):
     caller: Caller | None = None
+    token: str | None = None  # the API key the socket authenticated with (None: the session)
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' AsyncConsumer.__call__, but the socket reads its channel-layer channel only
@@ -205,6 +217,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.auth_timer: asyncio.Task | None = None
         self.job_groups: set[str] = set()  # media jobs this socket watches
         self.job_sent: dict[str, tuple[int, int]] = {}  # job id -> how far the frames went
+        self.credential_groups: list[str] = []  # the user's and the key's groups, once joined
+        self.credential_watch: asyncio.Task | None = None
+        self.ending = False  # closing because the credentials are gone
         await self.accept()
         token = bearer_token(_header(self.scope, b"authorization"))
         if token is None:
@@ -219,6 +234,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             user = await get_user(self.scope)
             if user.is_authenticated:
                 self.caller = Caller(user_id=user.pk)
+                await self._watch_credentials()
                 return
         self.auth_timer = asyncio.create_task(self._close_unless_authenticated())
 
@@ -229,7 +245,79 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=UNAUTHORISED)
             return False
         self.caller = Caller.of_key(principal)
+        self.token = token
+        await self._watch_credentials()
         return True
+
+    # --- Credentials that stop working -----------------------------------------------------
+
+    async def _watch_credentials(self) -> None:
+        """Joins the groups revocations are sent to, and re-checks now and then besides."""
+        groups = [user_group(self.caller.user_id)]
+        if self.caller.api_key_id is not None:
+            groups.append(key_group(self.caller.api_key_id))
+        if self.channel_layer is not None:
+            await self._join_channel_layer()
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+            self.credential_groups = groups
+        self.credential_watch = asyncio.create_task(self._recheck_periodically())
+
+    async def _recheck_periodically(self) -> None:
+        while self.is_open and not self.ending:
+            await asyncio.sleep(max(settings.API_KEY_CACHE_SECONDS, 0.5))
+            code = await self._credentials_gone()
+            if code is not None:
+                await self._end_for_credentials(code)
+                return
+
+    async def _credentials_gone(self) -> int | None:
+        """None while the socket's key (or session's account) still works, else the close code.
+        Read through the same cache as the HTTP path; a database that is away closes nothing."""
+        try:
+            if self.token is not None:
+                try:
+                    await aauthenticate_api_key(self.token)
+                except ApiError:
+                    active = await auser_is_active(self.caller.user_id)
+                    return KEY_REVOKED if active else ACCOUNT_CLOSED
+                return None
+            return None if await auser_is_active(self.caller.user_id) else ACCOUNT_CLOSED
+        except Exception:
+            logger.warning("could not re-check a socket's credentials", exc_info=True)
+            return None
+
+    async def credentials_revoked(self, event: dict) -> None:
+        """From accounts/revocation.py: this socket's key was revoked or its account closed."""
+        ack = event.get("ack")  # accounts.revocation.close_sockets_and_wait waits on it
+        streaming = 0 if self.ending else len(self._streams_running())
+        await acknowledge(ack, "streaming", streaming)
+        await acknowledge(ack, "heard")
+        await self._end_for_credentials(event.get("code", KEY_REVOKED))
+        await acknowledge(ack, "settled", streaming)
+
+    def _streams_running(self) -> list[asyncio.Task]:
+        running = []
+        for stream_id in list(self.streams):
+            run = _running.get((self.caller.user_id, stream_id))
+            if run is not None and run.task is not None and not run.task.done():
+                running.append(run.task)
+        return running
+
+    async def _end_for_credentials(self, code: int) -> None:
+        """Stops the socket's streams (each is cancelled and settled as cancelled, and sends
+        its last frame), then closes with `code`."""
+        if not self.is_open or self.ending:
+            return
+        self.ending = True
+        stopped = self._streams_running()
+        for task in stopped:
+            task.cancel()
+        if stopped:
+            await asyncio.wait(stopped, timeout=REVOKED_SETTLE_SECONDS)
+        logger.info("socket of user %s closed (%s): credentials gone", self.caller.user_id, code)
+        await self.close(code=code)
+        self.is_open = False
 
     async def _close_unless_authenticated(self) -> None:
         await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
@@ -240,6 +328,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.is_open = False
         if self.auth_timer is not None:
             self.auth_timer.cancel()
+        if (
+            self.credential_watch is not None
+            and self.credential_watch is not asyncio.current_task()
+        ):
+            self.credential_watch.cancel()
+        for group in self.credential_groups:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(group, self.channel_name)
         for task in self.followers.values():
             task.cancel()
         for group in self.job_groups:
@@ -267,6 +363,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Client frames ---------------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
+        if not self.is_open or self.ending:
+            return  # closed, or closing because its credentials are gone
         raw = text_data if text_data is not None else bytes_data
         if len(raw) > settings.WS_MAX_FRAME_BYTES:
             await self.send_frame(
@@ -295,6 +393,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self.send_frame('{"type":"auth","ok":true}')
             else:
                 await self.close(code=UNAUTHORISED)
+            return
+        code = await self._credentials_gone()
+        if code is not None:
+            await self._end_for_credentials(code)
             return
         if kind == "ping":
             await self.send_frame('{"type":"pong"}')
