@@ -112,6 +112,13 @@ _USAGE_COLUMNS = [
     field.column for field in UsageRecord._meta.concrete_fields if not field.primary_key
 ]
 
+# A key revoked and deleted while its request ran leaves the record without a key (as its
+# foreign key's SET_NULL would have), rather than failing the charge.
+_KEY_THAT_EXISTS = "(SELECT id FROM accounts_apikey WHERE id = %(api_key_id)s::bigint)"
+_USAGE_VALUES = [
+    _KEY_THAT_EXISTS if column == "api_key_id" else f"%({column})s" for column in _USAGE_COLUMNS
+]
+
 # The column names come from the model; every value is a bound parameter.
 # The ledger row and the usage record: the end of both charge statements.
 _LEDGER_AND_RECORD = f"""
@@ -123,7 +130,7 @@ ledger AS (
     RETURNING id
 )
 INSERT INTO {UsageRecord._meta.db_table} ({", ".join(_USAGE_COLUMNS)})
-VALUES ({", ".join(f"%({c})s" for c in _USAGE_COLUMNS)})
+VALUES ({", ".join(_USAGE_VALUES)})
 """
 
 # A request with a hold of its own (or none). A key's spend is counted on the monthly row its
@@ -144,8 +151,8 @@ key_released AS (
 ),
 key_spent AS (
     INSERT INTO billing_keyspend (api_key_id, month, spent, reserved)
-    SELECT %(api_key_id)s::bigint, %(month)s, %(cost)s, 0
-    WHERE %(api_key_id)s::bigint IS NOT NULL AND %(cost)s > 0
+    SELECT id, %(month)s, %(cost)s, 0 FROM accounts_apikey
+    WHERE id = %(api_key_id)s::bigint AND %(cost)s > 0
       AND NOT EXISTS (SELECT 1 FROM released WHERE key_spend_id IS NOT NULL)
     ON CONFLICT (api_key_id, month) DO UPDATE SET spent = billing_keyspend.spent + EXCLUDED.spent
     RETURNING id
@@ -178,8 +185,8 @@ WITH leased AS (
 ),
 key_spent AS (
     INSERT INTO billing_keyspend (api_key_id, month, spent, reserved)
-    SELECT %(api_key_id)s::bigint, %(month)s, %(cost)s, 0
-    WHERE %(api_key_id)s::bigint IS NOT NULL AND %(cost)s > 0 AND (SELECT count(*) FROM leased) >= 0
+    SELECT id, %(month)s, %(cost)s, 0 FROM accounts_apikey
+    WHERE id = %(api_key_id)s::bigint AND %(cost)s > 0 AND (SELECT count(*) FROM leased) >= 0
     ON CONFLICT (api_key_id, month) DO UPDATE SET spent = billing_keyspend.spent + EXCLUDED.spent
     RETURNING id
 ),
@@ -291,6 +298,7 @@ def _settle_orm(*, record: UsageRecord) -> UsageRecord:
         )
         if UsageRecord.objects.filter(request_id=record.request_id).exists():
             return _already_settled(record)
+        _forget_deleted_key(record)
         reservation = Reservation.objects.filter(request_id=record.request_id).first()
         held = reservation.amount if reservation is not None else ZERO
         if account is not None:
@@ -317,6 +325,13 @@ def _settle_orm(*, record: UsageRecord) -> UsageRecord:
     return record
 
 
+def _forget_deleted_key(record: UsageRecord) -> None:
+    from accounts.models import ApiKey
+
+    if record.api_key_id is not None and not ApiKey.objects.filter(pk=record.api_key_id).exists():
+        record.api_key_id = None
+
+
 def _settle_short(*, record: UsageRecord) -> UsageRecord:
     """The charge would have overdrawn the balance: its hold was lost (released while the
     request still ran). Charge what the balance has free, record the rest as a discrepancy."""
@@ -324,6 +339,7 @@ def _settle_short(*, record: UsageRecord) -> UsageRecord:
         account = CreditAccount.objects.select_for_update().get(user_id=record.user_id)
         if UsageRecord.objects.filter(request_id=record.request_id).exists():
             return _already_settled(record)
+        _forget_deleted_key(record)
         own = Reservation.objects.filter(request_id=record.request_id).first()
         held = own.amount if own is not None else ZERO
         _cut_to(record, max(account.balance - (account.reserved - held), ZERO))

@@ -11,7 +11,6 @@ import time
 
 import httpx
 import orjson
-import pytest
 from django.conf import settings
 from django.test import Client
 
@@ -209,14 +208,6 @@ def test_deactivating_the_account_closes_its_session_socket_with_4403(server_pro
     assert took < CLOSE_WITHIN, took
 
 
-SETTLEMENT_FK = (
-    "billing/settlement.py inserts the usage record (and the key's monthly spend) with the "
-    "api_key_id of a key row that is gone: ForeignKeyViolation on "
-    "aiapi_usagerecord_api_key_id_ec3c5103_fk_accounts_apikey_id"
-)
-
-
-@pytest.mark.xfail(reason=SETTLEMENT_FK, strict=True)
 def test_an_answer_whose_key_row_was_deleted_meanwhile_still_settles(
     server_process, carol, carol_key
 ):
