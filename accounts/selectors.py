@@ -32,7 +32,8 @@ def usage_records(*, user: User, filters: UsageFilters) -> QuerySet[UsageRecord]
     records = UsageRecord.objects.filter(user=user)
     if filters.start is not None:
         records = records.filter(created_at__gte=_utc_midnight(filters.start))
-    if filters.end is not None:
+    if filters.end is not None and filters.end < date.max:
+        # Up to the end of that day; the last day the calendar has needs no bound at all.
         records = records.filter(created_at__lt=_utc_midnight(filters.end + timedelta(days=1)))
     if filters.model:
         records = records.filter(model=filters.model)

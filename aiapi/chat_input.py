@@ -24,11 +24,23 @@ def _messages_error(message: str, index: int | None = None) -> ApiError:
     return bad(message, param=param, code="invalid_messages")
 
 
+def has_nul(text: str) -> bool:
+    """PostgreSQL text (and jsonb) cannot hold a NUL character: text carrying one is refused
+    where it comes in, rather than failing when it is stored."""
+    return "\x00" in text
+
+
+def _text(text: str, index: int) -> str:
+    if has_nul(text):
+        raise _messages_error("content must not contain NUL (\\u0000) characters", index)
+    return text
+
+
 def validate_content(content, index: int, *, role: str):
     if content is None:
         return None
     if isinstance(content, str):
-        return content
+        return _text(content, index)
     if not isinstance(content, list):
         raise _messages_error("content must be a string or an array of content parts", index)
     parts = []
@@ -39,7 +51,7 @@ def validate_content(content, index: int, *, role: str):
         if kind == "text":
             if not isinstance(part.get("text"), str):
                 raise _messages_error("a text part needs a string 'text'", index)
-            parts.append({"type": "text", "text": part["text"]})
+            parts.append({"type": "text", "text": _text(part["text"], index)})
         elif kind == "image_url":
             if role != "user":
                 raise _messages_error("only user messages can carry images", index)
@@ -47,6 +59,7 @@ def validate_content(content, index: int, *, role: str):
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str) or not url:
                 raise _messages_error("an image_url part needs image_url.url", index)
+            _text(url, index)
             detail = image.get("detail") if isinstance(image, dict) else None
             entry = {"type": "image_url", "image_url": {"url": url}}
             if detail in ("auto", "low", "high"):
@@ -65,7 +78,7 @@ def validate_messages(messages, *, allow_empty: bool = False) -> list[dict]:
         if not isinstance(message, dict):
             raise _messages_error("each message must be an object", index)
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise _messages_error(f"role must be one of {', '.join(sorted(ROLES))}", index)
         content = validate_content(message.get("content"), index, role=role)
         entry: dict = {"role": role, "content": content}
@@ -150,7 +163,9 @@ def parse_chat_input(
 
     response_format = body.get("response_format")
     if response_format is not None and (
-        not isinstance(response_format, dict) or response_format.get("type") not in RESPONSE_FORMATS
+        not isinstance(response_format, dict)
+        or not isinstance(response_format.get("type"), str)
+        or response_format["type"] not in RESPONSE_FORMATS
     ):
         raise bad(
             "response_format.type must be text, json_object or json_schema", param="response_format"

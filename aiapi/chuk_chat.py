@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from aiapi import chuk_render
-from aiapi.chat_input import ChatInput, bad, parse_chat_input
+from aiapi.chat_input import ChatInput, bad, has_nul, parse_chat_input
 from aiapi.chat_service import Caller, ChatCall, start_chat
 from aiapi.conversation_selectors import conversation_get, turn_context
 from aiapi.conversations import answer_record, conversation_title_set, text_of, turn_begin
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 PASSED_THROUGH = ("temperature", "top_p", "top_k", "stop", "seed")
 SAVED_ROLES = {"system", "user"}
+MAX_ID = 2**63 - 1  # the largest id the database holds (bigint)
 
 # Strong references to background work (titles), so it is not collected mid-way.
 _background: set[asyncio.Task] = set()
@@ -46,20 +47,28 @@ class TurnInput:
         return self.conversation is not None
 
 
+def database_id(value) -> int | None:
+    """The id a JSON value names (a positive integer, or its ASCII digits as a string) when
+    the database can hold it, else None. "²" is a digit to str.isdigit(), not to us."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        return None
+    return value
+
+
 def parse_turn(body: dict) -> TurnInput:
     conversation = body.get("conversation_id")
-    if conversation is not None and not (
-        conversation == "new"
-        or (isinstance(conversation, int) and not isinstance(conversation, bool))
-        or (isinstance(conversation, str) and conversation.isdigit())
-    ):
-        raise bad('conversation_id must be an id or "new"', param="conversation_id")
+    if conversation is not None and conversation != "new":
+        conversation = database_id(conversation)
+        if conversation is None:
+            raise bad('conversation_id must be an id or "new"', param="conversation_id")
     regenerate = body.get("regenerate", False)
     if not isinstance(regenerate, bool):
         raise bad("regenerate must be true or false", param="regenerate")
     edit_message_id = body.get("edit_message_id")
     if edit_message_id is not None and (
-        isinstance(edit_message_id, bool) or not isinstance(edit_message_id, int)
+        not isinstance(edit_message_id, int) or database_id(edit_message_id) is None
     ):
         raise bad("edit_message_id must be a message id", param="edit_message_id")
     if (regenerate or edit_message_id is not None) and conversation in (None, "new"):
@@ -70,6 +79,8 @@ def parse_turn(body: dict) -> TurnInput:
     system = body.get("system")
     if system is not None and not isinstance(system, str):
         raise bad("system must be a string", param="system")
+    if system is not None and has_nul(system):
+        raise bad("system must not contain NUL (\\u0000) characters", param="system")
 
     messages = body.get("messages")
     content = body.get("content")
@@ -81,8 +92,11 @@ def parse_turn(body: dict) -> TurnInput:
         if messages:
             raise bad("regenerate takes no new messages", param="messages")
         messages = []
-    if conversation is not None and messages:
-        roles = {m.get("role") for m in messages if isinstance(m, dict)}
+    if conversation is not None and isinstance(messages, list) and messages:
+        # Roles that are not strings are refused with the other malformed messages below.
+        roles = {
+            m["role"] for m in messages if isinstance(m, dict) and isinstance(m.get("role"), str)
+        }
         if not roles <= SAVED_ROLES:
             raise bad(
                 "a saved conversation takes new user (or system) messages only",
@@ -103,7 +117,7 @@ def parse_turn(body: dict) -> TurnInput:
     return TurnInput(
         chat=chat,
         system=system,
-        conversation=int(conversation) if conversation not in (None, "new") else conversation,
+        conversation=conversation,
         regenerate=regenerate,
         edit_message_id=edit_message_id,
     )

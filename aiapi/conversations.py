@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 
 TITLE_WORDS = 8
 TITLE_MAX = 80
+NUL = "\x00"
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can store: a NUL (which text and jsonb refuse) becomes U+FFFD, the
+    replacement character. What comes from a client is refused at the door instead
+    (aiapi/chat_input.py); this is for what a provider sends back."""
+    return text.replace(NUL, "\ufffd") if NUL in text else text
 
 
 def text_of(content) -> str:
@@ -105,8 +113,8 @@ def answer_record(*, conversation_id: int, call: ChatCall, cancelled: bool = Fal
         answer = Message.objects.create(
             conversation_id=conversation_id,
             role=Message.Role.ASSISTANT,
-            content=call.text,
-            reasoning=call.reasoning_text,
+            content=storable(call.text),
+            reasoning=storable(call.reasoning_text),
             model=call.model.public_id,
             provider=call.meta.provider if call.meta else "",
             request_id=call.request_id,
@@ -114,7 +122,7 @@ def answer_record(*, conversation_id: int, call: ChatCall, cancelled: bool = Fal
             completion_tokens=record.completion_tokens if record else 0,
             cost=record.cost if record else 0,
             finish_reason="cancelled" if cancelled else (call.finish_reason or ""),
-            error=call.error.message[:300] if call.error and not cancelled else "",
+            error=storable(call.error.message[:300]) if call.error and not cancelled else "",
             created_at=now,
         )
         Conversation.objects.filter(pk=conversation_id).update(updated_at=now)
@@ -139,7 +147,7 @@ def conversation_update(
 
 def conversation_title_set(*, conversation_id: int, title: str) -> None:
     """A generated title; never overwrites one the owner chose meanwhile."""
-    title = title.strip().strip('"').strip()[:200]
+    title = storable(title).strip().strip('"').strip()[:200]
     if title:
         Conversation.objects.filter(pk=conversation_id, title_locked=False).update(title=title)
 

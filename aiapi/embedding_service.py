@@ -49,11 +49,19 @@ def parse_embedding_input(body: dict) -> tuple[str, EmbeddingRequest]:
             param="encoding_format",
         )
     dimensions = body.get("dimensions")
+    # No embedding model we serve is wider (text-embedding-3-large: 3072); more would only ask
+    # the provider (or the demo) to build a vector nobody can use.
+    max_dimensions = 4096
     if dimensions is not None and (
-        isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
+        isinstance(dimensions, bool)
+        or not isinstance(dimensions, int)
+        or not 1 <= dimensions <= max_dimensions
     ):
         raise ApiError(
-            400, "invalid_request", "dimensions must be a positive integer", param="dimensions"
+            400,
+            "invalid_request",
+            f"dimensions must be an integer from 1 to {max_dimensions}",
+            param="dimensions",
         )
     user = body.get("user") if isinstance(body.get("user"), str) else None
     return model, EmbeddingRequest(

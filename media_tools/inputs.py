@@ -24,6 +24,14 @@ MAX_PROMPT_CHARS = 4000
 MAX_SIDE = 10_000
 
 
+def _whole_number(text: str, *, max_digits: int = 18) -> int | None:
+    """The number a form or JSON field spells in ASCII digits ("1024"), else None. "²" is a
+    digit to str.isdigit() but not to int(); a 5,000-digit number is too long for int()."""
+    if text.isascii() and text.isdigit() and len(text) <= max_digits:
+        return int(text)
+    return None
+
+
 def _parse_multipart(request: HttpRequest) -> tuple[QueryDict, dict]:
     return request.POST, request.FILES
 
@@ -32,8 +40,8 @@ async def read_form(request: HttpRequest, *, limits: MediaLimits) -> tuple[Query
     """The form fields and files of a multipart request, parsed off the event loop."""
     if request.content_type != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "Content-Type must be multipart/form-data.")
-    length = request.META.get("CONTENT_LENGTH") or ""
-    if length.isdigit() and int(length) > limits.max_upload_bytes + MULTIPART_OVERHEAD_BYTES:
+    length = _whole_number(request.META.get("CONTENT_LENGTH") or "")
+    if length is not None and length > limits.max_upload_bytes + MULTIPART_OVERHEAD_BYTES:
         raise payload_too_large(limits)
     try:
         return await sync_to_async(_parse_multipart, thread_sensitive=False)(request)
@@ -81,15 +89,25 @@ def _optional_text(data, name: str, *, max_length: int) -> str | None:
             400, "invalid_request", f"{name} must be text of at most {max_length} characters",
             param=name,
         )  # fmt: skip
+    _no_nul(value, name)
     return value
+
+
+def _no_nul(value: str, name: str) -> None:
+    """A job's parameters are stored (PostgreSQL jsonb), which cannot hold a NUL character."""
+    if "\x00" in value:
+        raise ApiError(
+            400, "invalid_request", f"{name} must not contain NUL (\\u0000) characters",
+            param=name,
+        )  # fmt: skip
 
 
 def _optional_int(data, name: str, *, low: int, high: int) -> int | None:
     value = data.get(name)
     if value in (None, ""):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str):
+        value = _whole_number(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ApiError(
             400, "invalid_request", f"{name} must be a whole number from {low} to {high}",
@@ -144,6 +162,7 @@ def image_params(
             400, "invalid_request", f"prompt is longer than {MAX_PROMPT_CHARS} characters",
             param="prompt",
         )  # fmt: skip
+    _no_nul(prompt, "prompt")
     model = _optional_text(body, "model", max_length=128) or settings.DEFAULT_IMAGE_MODEL
     n = body.get("n", 1)
     if n is None:
@@ -158,12 +177,9 @@ def image_params(
     params: dict = {"prompt": prompt, "n": n}
     size = _optional_text(body, "size", max_length=16)
     if size is not None:
-        width, _, height = size.partition("x")
+        width, _, height = (_whole_number(side) for side in size.partition("x"))
         if size != "auto" and not (
-            width.isdigit()
-            and height.isdigit()
-            and 1 <= int(width) <= 8192
-            and 1 <= int(height) <= 8192
+            width is not None and height is not None and 1 <= width <= 8192 and 1 <= height <= 8192
         ):
             raise ApiError(
                 400, "invalid_request", "size must look like 1024x1024 (or be auto)", param="size"

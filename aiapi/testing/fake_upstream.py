@@ -20,6 +20,9 @@ Behaviour is chosen by directives in the requested model name:
     fake:tokens=50,stamp=1    stream: each token is the time.time() it was sent (benchmarks)
     fake:malformed_after=2    stream: send a line that is not JSON after 2 chunks
     fake:report_completion=5000   report 5000 completion tokens whatever was generated
+    fake:nul=1                the first content token and the first reasoning token each
+                              carry a NUL character ("a\x00lpha"), which PostgreSQL text
+                              cannot store
 
 tokens (default 8) is capped by the request's max_tokens / max_completion_tokens, which then
 ends with finish_reason "length". The content is deterministic: word i of WORDS, cycled.
@@ -103,6 +106,13 @@ def reasoning_tokens(count: int) -> list[str]:
     return [THOUGHTS[i % len(THOUGHTS)] + (" " if i < count - 1 else "") for i in range(count)]
 
 
+def _with_nul(tokens: list[str]) -> list[str]:
+    """The same tokens, the first with a NUL after its first character."""
+    if not tokens:
+        return tokens
+    return [tokens[0][:1] + "\x00" + tokens[0][1:], *tokens[1:]]
+
+
 def parse_directives(model: str) -> dict[str, int]:
     options = {
         "tokens": DEFAULT_TOKENS,
@@ -118,6 +128,7 @@ def parse_directives(model: str) -> dict[str, int]:
         "tools": 0,
         "latency_ms": 0,
         "stamp": 0,
+        "nul": 0,
         "leak": 0,
     }
     _, _, spec = model.partition(":")
@@ -387,7 +398,10 @@ class FakeUpstreamApp:
         finish = "stop"
         if isinstance(limit, int) and limit < count:
             count, finish = limit, "length"
-        return content_tokens(count), reasoning_tokens(options["reasoning"]), finish
+        tokens, thoughts = content_tokens(count), reasoning_tokens(options["reasoning"])
+        if options["nul"]:
+            tokens, thoughts = _with_nul(tokens), _with_nul(thoughts)
+        return tokens, thoughts, finish
 
     def tool_call(self, body: dict) -> dict | None:
         tools = body.get("tools") or []
