@@ -109,6 +109,7 @@ MIDDLEWARE = [
 # Requests carrying an API key skip sessions, CSRF and the rest (chukchat/api_handler.py):
 # only async-native middleware here.
 API_MIDDLEWARE = [
+    "chukchat.allowed_hosts.AllowedHostMiddleware",
     "chukchat.errors.ApiErrorMiddleware",
     "accounts.rate_limits.RateLimitHeadersMiddleware",
     "chukchat.api_handler.SyncViewConnectionsMiddleware",
