@@ -18,7 +18,7 @@ from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
-from chukchat import api_handler, draining  # noqa: E402
+from chukchat import api_handler, draining, request_gate  # noqa: E402
 from chukchat.api_handler import ApiASGIHandler, has_api_key  # noqa: E402
 from chukchat.routing import websocket_urlpatterns  # noqa: E402
 
@@ -28,9 +28,10 @@ api_application = ApiASGIHandler()
 
 
 async def http_application(scope, receive, send):
-    """API-key requests take the lean handler; browser requests the full middleware stack."""
+    """API-key requests take the lean handler; browser requests the full middleware stack.
+    Either way the request's credentials and size are checked before its body is read."""
     handler = api_application if has_api_key(scope) else django_application
-    await handler(scope, receive, send)
+    await request_gate.gate(scope, receive, send, handler)
 
 
 async def lifespan(scope, receive, send):
