@@ -65,9 +65,22 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
+def request_api_key(*, authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key a request carries: `Authorization: Bearer <key>` (OpenAI's clients) or
+    `x-api-key: <key>` (Anthropic's SDK, Claude Code, litellm's anthropic provider)."""
+    return bearer_token(authorization) or (x_api_key or "").strip() or None
+
+
+def has_key_header(*, authorization: str | None, x_api_key: str | None) -> bool:
+    """Whether the request offers a key at all (then the key decides, never the session)."""
+    return authorization is not None or bool(x_api_key)
+
+
 def _check_format(raw: str | None) -> str:
     if raw is None:
-        raise invalid_key("Missing API key. Send it as 'Authorization: Bearer <key>'.")
+        raise invalid_key(
+            "Missing API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+        )
     if not is_well_formed(raw):
         raise invalid_key("Malformed API key.")
     return hash_key(raw)
@@ -164,13 +177,17 @@ def forget_cached_user(user_id: int) -> None:
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """DRF: `Authorization: Bearer <key>`. No header means "try the next authenticator"."""
+    """DRF: `Authorization: Bearer <key>` or `x-api-key: <key>`. No header means "try the
+    next authenticator"."""
 
     def authenticate(self, request):
         authorization = request.META.get("HTTP_AUTHORIZATION")
-        if not authorization:
+        x_api_key = request.META.get("HTTP_X_API_KEY")
+        if not authorization and not x_api_key:
             return None
-        principal = authenticate_api_key(bearer_token(authorization))
+        principal = authenticate_api_key(
+            request_api_key(authorization=authorization, x_api_key=x_api_key)
+        )
         return principal.user, principal
 
     def authenticate_header(self, request) -> str:

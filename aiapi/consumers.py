@@ -34,7 +34,7 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from accounts.authentication import aauthenticate_api_key, auser_is_active, bearer_token
+from accounts.authentication import aauthenticate_api_key, auser_is_active, request_api_key
 from accounts.revocation import ACCOUNT_CLOSED, KEY_REVOKED, acknowledge, key_group, user_group
 from aiapi import chuk_render
 from aiapi.chat_service import Caller
@@ -221,7 +221,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.credential_watch: asyncio.Task | None = None
         self.ending = False  # closing because the credentials are gone
         await self.accept()
-        token = bearer_token(_header(self.scope, b"authorization"))
+        token = request_api_key(
+            authorization=_header(self.scope, b"authorization"),
+            x_api_key=_header(self.scope, b"x-api-key"),
+        )
         if token is None:
             query = parse_qs(self.scope.get("query_string", b"").decode())
             token = (query.get("token") or [None])[0]

@@ -11,7 +11,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.authentication import aauthenticate_api_key, bearer_token
+from accounts.authentication import aauthenticate_api_key, has_key_header, request_api_key
 from accounts.rate_limits import arate_limit_request
 from aiapi.chat_input import parse_chat_input
 from aiapi.chat_service import Caller, ChatCall, start_chat
@@ -37,7 +37,9 @@ async def api_caller(request: HttpRequest, *, allow_session: bool = False) -> Ca
     Django's CSRF check on unsafe methods (these views are exempt from the middleware so that
     a request with no credentials at all gets 401, not 403)."""
     authorization = request.headers.get("Authorization")
-    if authorization is None and allow_session and hasattr(request, "auser"):
+    x_api_key = request.headers.get("x-api-key")
+    offered = has_key_header(authorization=authorization, x_api_key=x_api_key)
+    if not offered and allow_session and hasattr(request, "auser"):
         user = await request.auser()
         if user.is_authenticated:
             if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
@@ -45,7 +47,8 @@ async def api_caller(request: HttpRequest, *, allow_session: bool = False) -> Ca
                 if rejected is not None:
                     raise ApiError(403, "csrf_failed", "CSRF check failed; reload the page.")
             return Caller(user_id=user.pk)
-    return Caller.of_key(await aauthenticate_api_key(bearer_token(authorization)))
+    key = request_api_key(authorization=authorization, x_api_key=x_api_key)
+    return Caller.of_key(await aauthenticate_api_key(key))
 
 
 def _headers(response: HttpResponse, call_or_id, cost=None) -> HttpResponse:

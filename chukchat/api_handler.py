@@ -145,9 +145,12 @@ def after_response(response, callback) -> None:
 
 
 def has_api_key(scope) -> bool:
+    """`Authorization: Bearer ...` or a non-empty `x-api-key` (Anthropic's clients send that)."""
     for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            return value[:7].lower() == b"bearer "
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return True
+        if name == b"x-api-key" and value.strip():
+            return True
     return False
 
 
