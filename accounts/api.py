@@ -294,10 +294,10 @@ class EmailChangeApi(SessionOnly, APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        address = user_email_change_request(
+        pending = user_email_change_request(
             request=request._request, user=request.user, email=data.validated_data["email"]
         )
-        return Response({"pendingEmail": address.email, "verificationSent": True}, status=202)
+        return Response({"pendingEmail": pending, "verificationSent": True}, status=202)
 
 
 def export_payload(export: DataExport) -> dict:

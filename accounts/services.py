@@ -58,9 +58,12 @@ def user_password_change(*, user: User, current_password: str, new_password: str
     user.save(update_fields=["password"])
 
 
-def user_email_change_request(*, request: HttpRequest, user: User, email: str) -> EmailAddress:
+def user_email_change_request(*, request: HttpRequest, user: User, email: str) -> str:
     """Sends a verification link to the new address; the account's email changes only when
-    that link is followed (allauth, ACCOUNT_CHANGE_EMAIL)."""
+    that link is followed (allauth, ACCOUNT_CHANGE_EMAIL). Returns the address asked for.
+
+    An address another account uses gets the same answer as a free one, and no mail: what
+    this endpoint says must not tell anyone which addresses have accounts here."""
     email = email.strip().lower()
     try:
         validate_email(email)
@@ -73,8 +76,24 @@ def user_email_change_request(*, request: HttpRequest, user: User, email: str) -
     taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists() or (
         EmailAddress.objects.filter(email__iexact=email, verified=True).exclude(user=user).exists()
     )
-    if taken:
-        raise ApiError(
-            400, "email_taken", "Another account uses that email address.", param="email"
-        )
-    return EmailAddress.objects.add_new_email(request, user, email)
+    if not taken:
+        email_change_start(request=request, user=user, email=email)
+    return email
+
+
+def email_change_start(*, request: HttpRequest | None, user: User, email: str) -> EmailAddress:
+    """The pending address that replaces the user's own once verified. An earlier pending
+    change is replaced; the address the user signs in with never is, verified or not (allauth's
+    add_new_email deletes an unverified primary and leaves `user.email` empty: no more login,
+    and the next such user hits the unique constraint)."""
+    from allauth.account.internal.flows.email_verification import (
+        send_verification_email_to_address,
+    )
+
+    with transaction.atomic():
+        EmailAddress.objects.filter(user=user, verified=False).exclude(
+            email__iexact=user.email
+        ).delete()
+        address = EmailAddress.objects.create(user=user, email=email.lower())
+    send_verification_email_to_address(request, address)
+    return address

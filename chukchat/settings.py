@@ -249,6 +249,7 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_CHANGE_EMAIL = True  # a new address replaces the old once it is verified
+ACCOUNT_FORMS = {"add_email": "accounts.forms.AddEmailForm"}
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env("CHUK_LOGIN_FAILED_LIMIT", "5/5m/ip,5/5m/key"),
     "signup": env("CHUK_SIGNUP_LIMIT", "20/m/ip"),
