@@ -147,6 +147,19 @@ def _tool_choice(choice) -> dict | None:
     return None
 
 
+def _thinking_budget(request: ChatRequest) -> int | None:
+    """The thinking budget to ask for, or None for no extended thinking: the client's own
+    (kept below max_tokens, as the API requires), else half of max_tokens up to 16000."""
+    if not request.reasoning or request.thinking_budget == 0:
+        return None
+    if request.thinking_budget is not None:
+        budget = min(request.thinking_budget, request.max_tokens - 1)
+        return budget if budget >= MIN_THINKING_BUDGET else None
+    if request.max_tokens <= 2 * MIN_THINKING_BUDGET:
+        return None
+    return max(MIN_THINKING_BUDGET, min(request.max_tokens // 2, 16000))
+
+
 class AnthropicAdapter:
     def __init__(
         self,
@@ -183,12 +196,10 @@ class AnthropicAdapter:
         params: dict = {"model": upstream, "messages": messages, "max_tokens": request.max_tokens}
         if system:
             params["system"] = system
-        thinking = request.reasoning and request.max_tokens > 2 * MIN_THINKING_BUDGET
+        budget = _thinking_budget(request)
+        thinking = budget is not None
         if thinking:
-            params["thinking"] = {
-                "type": "enabled",
-                "budget_tokens": max(MIN_THINKING_BUDGET, min(request.max_tokens // 2, 16000)),
-            }
+            params["thinking"] = {"type": "enabled", "budget_tokens": budget}
         else:
             # Extended thinking fixes the sampling parameters; they only apply without it.
             # This SDK release no longer lists them as arguments, so they go in the body as is.

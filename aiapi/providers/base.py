@@ -29,6 +29,10 @@ class ChatRequest:
     tool_choice: str | dict | None = None
     user: str | None = None
     reasoning: bool = False  # the model reasons; ask the provider to show it
+    # Tokens the client allows for extended thinking (Anthropic's `thinking.budget_tokens`);
+    # 0 when the client turned thinking off, None for the provider's default. Only
+    # Anthropic-kind providers take it; the catalogue still decides whether a model reasons.
+    thinking_budget: int | None = None
     extra: dict = field(default_factory=dict)
 
 
