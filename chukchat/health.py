@@ -1,9 +1,15 @@
-"""Service health: each dependency checked concurrently with its latency; 503 names what is down.
+"""Service health: liveness (the process answers) and readiness (it can serve: every dependency
+answers, the migrations on disk are applied, and the process is not draining).
 
-No authentication and no secrets: only part names, timings and the kind of failure."""
+Readiness checks each dependency concurrently with its latency. A report is kept for
+HEALTH_CACHE_SECONDS per process, so a flood of probes costs one round of checks (new broker
+and channel-layer connections, a database round trip) per period, not one per call. The
+report never holds secrets: part names, timings and the kind of failure, and those only for a
+caller with the health or metrics token (chukchat/views.py)."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import setting_changed
 from django.db import connections
 
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -77,12 +84,37 @@ def check_rate_limiter() -> str:
     return limiter_health()
 
 
+def unapplied_migrations() -> list[str]:
+    """The migrations on disk that the database has not applied, as "app.name"."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    connection = connections["default"]
+    try:
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+    finally:
+        connection.close()
+
+
+class MigrationsUnapplied(Exception):
+    """Said in the report as `unapplied_migrations: N` (which ones: `manage.py showmigrations`)."""
+
+
+def check_migrations() -> str:
+    unapplied = unapplied_migrations()
+    if unapplied:
+        raise MigrationsUnapplied(f"unapplied_migrations: {len(unapplied)}")
+    return "applied"
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": check_database,
     "cache": check_cache,
     "channel_layer": check_channel_layer,
     "broker": check_broker,
     "rate_limiter": check_rate_limiter,
+    "migrations": check_migrations,
 }
 
 
@@ -93,7 +125,7 @@ def _timed(check: Callable[[], str]) -> dict:
     except Exception as error:
         return {
             "ok": False,
-            "error": type(error).__name__,
+            "error": str(error) if isinstance(error, MigrationsUnapplied) else type(error).__name__,
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }
     return {
@@ -104,6 +136,7 @@ def _timed(check: Callable[[], str]) -> dict:
 
 
 def run_checks() -> dict:
+    """Every check, now (uncached)."""
     results: dict[str, dict] = {}
     # Not a `with` block: leaving one waits for every thread, and a hung check must not hang us.
     pool = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="health")
@@ -120,9 +153,42 @@ def run_checks() -> dict:
             }
     pool.shutdown(wait=False, cancel_futures=True)
     down = [name for name, result in results.items() if not result["ok"]]
-    return {
-        "status": "ok" if not down else "unavailable",
-        "down": down,
-        "mode": "embedded" if settings.EMBEDDED else "services",
-        "checks": results,
-    }
+    return {"status": "ok" if not down else "unavailable", "down": down, "checks": results}
+
+
+# --- Readiness, cached per process ------------------------------------------------------------
+
+_lock = threading.Lock()
+_cached: tuple[float, dict] | None = None
+
+
+def ready_report() -> dict:
+    """The readiness report: while the process drains, "draining" at once (no check is worth
+    running then); otherwise the checks' report, at most HEALTH_CACHE_SECONDS old. One caller
+    runs the checks while the others wait for its report, so a flood never runs them twice."""
+    global _cached
+    from chukchat import draining
+
+    if draining.draining():
+        return {"status": "draining", "down": [], "checks": {}}
+    ttl = settings.HEALTH_CACHE_SECONDS
+    cached = _cached
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        return cached[1]
+    with _lock:
+        cached = _cached
+        if cached is not None and time.monotonic() - cached[0] < ttl:
+            return cached[1]
+        report = run_checks()
+        _cached = (time.monotonic(), report)
+        return report
+
+
+def forget_report(**_kwargs) -> None:
+    global _cached
+    _cached = None
+
+
+# A changed setting (a test pointing the cache at a closed port) must not be answered from a
+# report about the old one.
+setting_changed.connect(forget_report, dispatch_uid="chukchat.health.forget_report")

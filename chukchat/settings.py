@@ -250,6 +250,7 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_CHANGE_EMAIL = True  # a new address replaces the old once it is verified
 ACCOUNT_FORMS = {"add_email": "accounts.forms.AddEmailForm"}
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env("CHUK_LOGIN_FAILED_LIMIT", "5/5m/ip,5/5m/key"),
     "signup": env("CHUK_SIGNUP_LIMIT", "20/m/ip"),
@@ -471,6 +472,15 @@ if TRUSTED_PROXY_COUNT <= 0:
     SECURE_PROXY_SSL_HEADER = None
 # Strict-Transport-Security max-age, sent on every https response; 0 sends none.
 HSTS_SECONDS = env_int("CHUK_HSTS_SECONDS", 365 * 24 * 60 * 60)
+
+# --- Operations: health, metrics -------------------------------------------------------------
+# /health/ready's report is kept this long per process (a flood of probes runs one round of
+# checks per period). Its detail (parts, backends, latencies) needs CHUK_HEALTH_TOKEN or
+# CHUK_METRICS_TOKEN as a bearer token; without, only the status is shown.
+HEALTH_CACHE_SECONDS = env_float("CHUK_HEALTH_CACHE_SECONDS", 1.5)
+HEALTH_TOKEN = env("CHUK_HEALTH_TOKEN")
+# GET /metrics (Prometheus text) answers only `Authorization: Bearer <this>`; unset, it is 404.
+METRICS_TOKEN = env("CHUK_METRICS_TOKEN")
 
 LOGGING = {
     "version": 1,

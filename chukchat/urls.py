@@ -1,12 +1,20 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from accounts.admin_login import admin_login
 from billing.views import stripe_webhook
-from chukchat import views
+from chukchat import docs_views, views
 
 urlpatterns = [
-    path("health", views.health, name="health"),
-    path("v1/health", views.health),
+    path("health/live", views.live, name="health-live"),
+    path("health/ready", views.ready, name="health-ready"),
+    # The one health route there was before the split: readiness, as it always meant.
+    path("health", views.ready, name="health"),
+    path("v1/health", views.ready),
+    # The published schema of the whole API, and its reference page.
+    path("v1/openapi.json", docs_views.openapi_json, name="openapi-json"),
+    path("docs", docs_views.docs, name="api-docs"),
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("v1/", include("accounts.urls")),

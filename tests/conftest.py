@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.support.gateway",
     "tests.support.celery_worker",
     "tests.support.stripe_standin",
+    "tests.support.private_redis",
 ]
 
 

@@ -192,7 +192,8 @@ def test_when_the_limiters_redis_is_gone_requests_pass_and_health_says_so(
     assert [r.status_code for r in replies] == [200, 200, 200]
     assert "x-ratelimit-limit-requests" not in replies[0].headers
     assert "rate limiter unavailable" in caplog.text
-    health = client.get("/health")
+    settings.HEALTH_TOKEN = "health-probe-token"
+    health = client.get("/health", HTTP_AUTHORIZATION="Bearer health-probe-token")
     assert health.status_code == 503 and health.json()["down"] == ["rate_limiter"]
 
 

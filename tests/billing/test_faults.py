@@ -401,46 +401,6 @@ def database_away():
         _reconnect()
 
 
-@pytest.fixture
-def private_redis(tmp_path):
-    """A Redis of this test's own, which it can stop."""
-    import shutil
-    import subprocess
-
-    from tests.support.servers import free_port
-
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield process, url
-    process.kill()
-    process.wait()
-
-
 def _stream_through_an_outage(gateway_url, key: str, count: int, outage) -> list[str]:
     """`count` streams that are answered while the database goes away under them."""
     started = threading.Barrier(count + 1)
