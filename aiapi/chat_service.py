@@ -145,6 +145,18 @@ class ChatCall:
                     self.error = event
             yield event
 
+    async def settled_events(self) -> AsyncIterator[Event]:
+        """The events, settled once they end; when the consumer went away (a streaming
+        response's feed cancels this), settled for what was generated: the upstream call is
+        already closed by routing. What every streamed wire format renders."""
+        try:
+            async for event in self.events():
+                yield event
+        except BaseException:
+            await self.finish(cancelled=True)
+            raise
+        await self.finish()
+
     def _first_token(self) -> None:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()

@@ -4,7 +4,7 @@ embeddings. Async views: they parse, call the services, and render; nothing else
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -93,7 +93,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     )
     request.rate_limit_headers = call.rate.headers
     if chat_input.stream:
-        feed, first = await sse.start(_settled(call))
+        feed, first = await sse.start(call.settled_events())
         if isinstance(first, ErrorEvent):
             # The provider failed before answering: a plain HTTP error, as without stream
             # (the feed has ended, and with it the call is settled).
@@ -115,18 +115,6 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     # computed above, and the client does not wait for the ledger's commit.
     after_response(response, call.finish)
     return _headers(response, call)
-
-
-async def _settled(call: ChatCall) -> AsyncIterator[Event]:
-    """The call's events, settled once they end; when the client went away (the feed cancels
-    this), settled for what was generated: the upstream call is already closed by routing."""
-    try:
-        async for event in call.events():
-            yield event
-    except BaseException:
-        await call.finish(cancelled=True)
-        raise
-    await call.finish()
 
 
 def _is_last(event: Event) -> bool:
