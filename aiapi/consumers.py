@@ -32,7 +32,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 
 from accounts.authentication import aauthenticate_api_key, auser_is_active, request_api_key
 from accounts.revocation import ACCOUNT_CLOSED, KEY_REVOKED, acknowledge, key_group, user_group
@@ -42,6 +41,7 @@ from aiapi.chuk_chat import ChukTurn, parse_turn, start_turn
 from aiapi.stream_journal import StreamInUse, StreamNotFound, journal
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
+from chukchat.origins import origin_is_ours
 from media_tools.events import job_group
 from media_tools.payloads import job_payload
 from media_tools.selectors import job_for_owner
@@ -143,15 +143,10 @@ def _header(scope, name: bytes) -> str | None:
 
 
 def _origin_allowed(scope) -> bool:
-    """A session cookie only counts from our own pages (no cross-site WebSocket hijacking)."""
+    """A session cookie only counts from our own pages (no cross-site WebSocket hijacking);
+    clients other than browsers send no Origin."""
     origin = _header(scope, b"origin")
-    if origin is None:
-        return True
-    host = origin.split("://", 1)[-1]
-    if origin in settings.CSRF_TRUSTED_ORIGINS:
-        return True
-    domain, _ = split_domain_port(host)
-    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+    return origin is None or origin_is_ours(origin, scope=scope)
 
 
 async def _cancel_until_done(task: asyncio.Task) -> None:

@@ -127,6 +127,33 @@ async def test_a_session_cookie_from_another_site_does_not_count(carol, catalogu
 
 
 @pytest.mark.parametrize(
+    "origin",
+    ["http://127.0.0.1:9999", "https://127.0.0.1:8000", "http://127.0.0.1", "null"],
+    ids=["another-port", "another-scheme", "default-port", "opaque"],
+)
+async def test_a_session_cookie_counts_only_from_exactly_our_origin(
+    carol, catalogue, settings, origin
+):
+    settings.WS_AUTH_TIMEOUT_SECONDS = 0.2
+    cookie = await sync_to_async(session_cookie)(carol)
+    socket = await open_socket(headers=[(b"cookie", cookie), (b"origin", origin.encode())])
+    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_page_served_from_the_address_the_socket_was_opened_on_counts(carol, catalogue):
+    cookie = await sync_to_async(session_cookie)(carol)
+    socket = await open_socket(
+        headers=[
+            (b"cookie", cookie),
+            (b"host", b"localhost:8123"),
+            (b"origin", b"http://LOCALHOST:8123"),
+        ]
+    )
+    assert (await ask_once(socket))[-1]["type"] == "done"
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
     "token", ["", "sk-chuk-short", "sk-chuk-" + "x" * 43], ids=["empty", "malformed", "unknown"]
 )
 async def test_a_bad_key_is_closed_with_4401(catalogue, token):
