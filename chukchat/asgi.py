@@ -18,11 +18,12 @@ from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
-from chukchat import api_handler, draining, request_gate  # noqa: E402
+from chukchat import api_handler, draining, log_redaction, request_gate  # noqa: E402
 from chukchat.api_handler import ApiASGIHandler, has_api_key  # noqa: E402
 from chukchat.routing import websocket_urlpatterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
+log_redaction.install()
 
 api_application = ApiASGIHandler()
 
@@ -53,6 +54,9 @@ async def lifespan(scope, receive, send):
                     draining.finish(), api_handler.drain(within=draining.SETTLE_GRACE_SECONDS)
                 )
                 await process_keeper.stop()
+                from chukchat import metrics
+
+                metrics.process_exited()
             except Exception as error:
                 logger.exception("the shutdown did not complete")
                 await send({"type": "lifespan.shutdown.failed", "message": repr(error)})

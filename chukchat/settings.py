@@ -244,7 +244,12 @@ SITE_ID = 1
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env("CHUK_EMAIL_VERIFICATION", "optional")
+# Mandatory once mail can be sent: sign-up then answers alike whether the address has an
+# account or not (the owner is mailed instead), so it cannot be used to find who has one.
+# Without a mail server (development) it is optional, or nobody could finish signing up.
+ACCOUNT_EMAIL_VERIFICATION = env(
+    "CHUK_EMAIL_VERIFICATION", "mandatory" if env("EMAIL_HOST") else "optional"
+)
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
@@ -267,8 +272,11 @@ if env("EMAIL_HOST"):
     EMAIL_HOST_USER = env("EMAIL_HOST_USER")
     EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-else:
+elif DEBUG:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    # Not printed: its links sign people in (chukchat/mail.py).
+    EMAIL_BACKEND = "chukchat.mail.WithheldMailBackend"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -92,3 +92,23 @@ def test_without_a_signup_credit_a_new_account_starts_at_zero(client):
         {"email": "erin@example.com", "password1": PASSWORD, "password2": PASSWORD},
     )
     assert balance_of(user=User.objects.get()) == 0
+
+
+def test_with_mandatory_verification_sign_up_does_not_tell_who_has_an_account(
+    client, alice, settings
+):
+    # The setting's default once a mail server is configured (chukchat/settings.py).
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    form = {"password1": PASSWORD, "password2": PASSWORD}
+
+    taken = client.post("/accounts/signup/", {"email": "alice@example.com", **form})
+    client.cookies.clear()
+    free = client.post("/accounts/signup/", {"email": "erin@example.com", **form})
+
+    assert (taken.status_code, taken["Location"]) == (free.status_code, free["Location"])
+    assert taken["Location"] == "/accounts/confirm-email/"
+    alice.refresh_from_db()
+    assert alice.check_password("correct horse battery staple")  # her account is untouched
+    assert User.objects.filter(email="alice@example.com").count() == 1
+    to_alice = next(m for m in mail.outbox if m.to == ["alice@example.com"])
+    assert "already" in to_alice.body.lower()  # she learns someone tried; nobody else does
