@@ -138,3 +138,27 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {str(self.content)[:40]}"
+
+
+class StoredResponse(models.Model):
+    """A Responses API answer kept (`store`, the default) so that its owner can fetch it,
+    list its input items, delete it, or continue from it with `previous_response_id`."""
+
+    id = models.CharField(max_length=64, primary_key=True)  # resp_<request id>
+    owner = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="stored_responses"
+    )
+    model = models.CharField(max_length=128)
+    previous_response_id = models.CharField(max_length=64, blank=True)
+    # The conversation before this response, as chat messages (without instructions, which
+    # are not carried over): what a response continuing this one is sent before its output.
+    context = models.JSONField(default=list)
+    input_items = models.JSONField(default=list)  # this request's input, as items with ids
+    response = models.JSONField()  # the response object as it was returned
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.id

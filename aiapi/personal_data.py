@@ -1,11 +1,12 @@
 """What aiapi holds about a person, for their data export and for erasing it when they delete
-their account: saved conversations and the usage records of their requests."""
+their account: saved conversations, stored Responses API responses and the usage records of
+their requests."""
 
 from __future__ import annotations
 
 from accounts.models import User
 from aiapi.conversation_render import conversation_payload
-from aiapi.models import Conversation
+from aiapi.models import Conversation, StoredResponse
 from billing.models import UsageRecord
 from billing.money import format_usd
 
@@ -15,6 +16,16 @@ def export_for(*, user: User) -> dict:
     return {
         "conversations": [
             conversation_payload(c, c.messages.order_by("created_at", "id")) for c in conversations
+        ],
+        "responses": [
+            {
+                "id": r.id,
+                "createdAt": r.created_at.isoformat(),
+                "previousResponseId": r.previous_response_id or None,
+                "inputItems": r.input_items,
+                "response": r.response,
+            }
+            for r in StoredResponse.objects.filter(owner=user).order_by("created_at", "id")
         ],
         "usage": [
             {
@@ -37,5 +48,10 @@ def export_for(*, user: User) -> dict:
 
 def erase_for(*, user: User) -> dict[str, int]:
     conversations, _ = Conversation.objects.filter(owner=user).delete()
+    responses, _ = StoredResponse.objects.filter(owner=user).delete()
     usage, _ = UsageRecord.objects.filter(user=user).delete()
-    return {"conversations and messages": conversations, "usage records": usage}
+    return {
+        "conversations and messages": conversations,
+        "stored responses": responses,
+        "usage records": usage,
+    }

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from aiapi import chat_api, conversation_api, openai_api
+from aiapi import chat_api, completions_api, conversation_api, openai_api, responses_api
 
 urlpatterns = [
     # OpenAI-compatible
@@ -10,6 +10,10 @@ urlpatterns = [
     path("models/<path:model_id>", openai_api.model_detail),
     path("chat/completions", openai_api.chat_completions),
     path("embeddings", openai_api.embeddings),
+    path("responses", responses_api.create_response),
+    path("responses/<str:response_id>", responses_api.response_detail),
+    path("responses/<str:response_id>/input_items", responses_api.response_input_items),
+    path("completions", completions_api.completions),
     # The Chuk chat API and saved conversations
     path("ai/chat", chat_api.chat),
     path("ai/chat/stream", chat_api.chat_stream),

@@ -21,6 +21,11 @@ ROOTS = [
     "CreateTranscriptionResponseJson",
     "CreateTranscriptionResponseVerboseJson",
     "ImagesResponse",
+    # The Responses API and legacy completions
+    "Response",
+    "ResponseItemList",
+    "ResponseStreamEvent",
+    "CreateCompletionResponse",
 ]
 
 
