@@ -145,6 +145,17 @@ class ChatCall:
                     self.error = event
             yield event
 
+    async def run(self) -> None:
+        """Consumes the events of a call answered in one piece (the tally keeps them). A
+        client that goes away meanwhile cancels this: the call is settled for what was
+        generated; otherwise the caller settles it with `finish` once the answer is out."""
+        try:
+            async for _ in self.events():
+                pass
+        except asyncio.CancelledError:
+            await self.finish(cancelled=True)
+            raise
+
     async def settled_events(self) -> AsyncIterator[Event]:
         """The events, settled once they end; when the consumer went away (a streaming
         response's feed cancels this), settled for what was generated: the upstream call is

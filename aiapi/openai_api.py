@@ -3,7 +3,6 @@ embeddings. Async views: they parse, call the services, and render; nothing else
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
@@ -101,12 +100,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             return _headers(json_response(error_payload(first), status=first.status), call)
         response = sse.response(feed, first, _chunk_renderer(call), _is_last)
         return _headers(response, call)
-    try:
-        async for _ in call.events():
-            pass
-    except asyncio.CancelledError:
-        await call.finish(cancelled=True)
-        raise
+    await call.run()
     if call.error is not None:
         response = json_response(error_payload(call.error), status=call.error.status)
     else:

@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from aiapi import chat_api, completions_api, conversation_api, openai_api, responses_api
+from aiapi import (
+    anthropic_api,
+    chat_api,
+    completions_api,
+    conversation_api,
+    openai_api,
+    responses_api,
+)
 
 urlpatterns = [
     # OpenAI-compatible
@@ -14,6 +21,9 @@ urlpatterns = [
     path("responses/<str:response_id>", responses_api.response_detail),
     path("responses/<str:response_id>/input_items", responses_api.response_input_items),
     path("completions", completions_api.completions),
+    # Anthropic's Messages API
+    path("messages", anthropic_api.messages),
+    path("messages/count_tokens", anthropic_api.count_tokens),
     # The Chuk chat API and saved conversations
     path("ai/chat", chat_api.chat),
     path("ai/chat/stream", chat_api.chat_stream),

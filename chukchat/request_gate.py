@@ -76,8 +76,16 @@ async def _has_live_session(headers: dict[bytes, bytes]) -> bool:
     return await store.aget("_auth_user_id") is not None
 
 
-async def _send_error(send, error: ApiError) -> None:
-    body = orjson.dumps(error.payload())
+def _error_body(error: ApiError, path: str) -> bytes:
+    from aiapi.wire import anthropic_messages
+
+    if anthropic_messages.is_messages_path(path):  # Anthropic's clients read their own shape
+        return orjson.dumps(anthropic_messages.error_payload(error.status, error.message))
+    return orjson.dumps(error.payload())
+
+
+async def _send_error(send, error: ApiError, path: str = "") -> None:
+    body = _error_body(error, path)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -103,10 +111,10 @@ async def gate(scope, receive, send, handler) -> None:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise too_large()
     except ApiError as error:
-        await _send_error(send, error)
+        await _send_error(send, error, path)
         return
     except DATABASE_UNAVAILABLE:
-        await _send_error(send, database_unavailable())
+        await _send_error(send, database_unavailable(), path)
         return
 
     received = 0
@@ -135,4 +143,4 @@ async def gate(scope, receive, send, handler) -> None:
 
     await handler(scope, bounded_receive, watched_send)
     if cut and not started:
-        await _send_error(send, too_large())
+        await _send_error(send, too_large(), path)
