@@ -41,8 +41,12 @@ run: migrate
 		--lifespan on --timeout-graceful-shutdown 30 --ws chukchat.draining:WebSocketProtocol
 
 # As production runs it: several worker processes, static files collected and hashed.
+# With several workers, each writes its metrics under var/prometheus (emptied at each start)
+# and /metrics sums them all (prometheus-client's multiprocess mode).
 serve: install
 	$(BIN)/python manage.py collectstatic --noinput >/dev/null
+	if [ "$(WORKERS)" -gt 1 ]; then rm -rf var/prometheus && mkdir -p var/prometheus && \
+		export PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus; fi; \
 	$(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--lifespan on --timeout-graceful-shutdown 30 --ws chukchat.draining:WebSocketProtocol \
 		--no-access-log --loop uvloop --http httptools

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from accounts.models import RATE_LIMIT_FIELDS
 from accounts.rate_limiter import Limit, LimitState, MemoryStore, RedisStore, Verdict
 from billing.entitlements import aentitlements_for, entitlements_for
+from chukchat import metrics
 from chukchat.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def _headers(verdict: Verdict, requests: list[Limit]) -> dict[str, str]:
 
 
 def _refused(verdict: Verdict, requests: list[Limit], category: str) -> ApiError:
+    metrics.rate_limited(category)
     retry = max(1, math.ceil(verdict.retry_after))
     return ApiError(
         429,
@@ -172,6 +174,7 @@ async def arate_check(*, caller, category: str, tokens: int = 0) -> RateCheck:
         return RateCheck(headers={})
     too_large = _too_large(token_limits, tokens)
     if too_large is not None:
+        metrics.rate_limited(category)
         raise too_large
     try:
         verdict = await limiter_store().acheck(_take_pending() + requests + token_limits)

@@ -25,6 +25,7 @@ from aiapi.providers.base import (
     TranscriptionResult,
 )
 from aiapi.selectors import Catalogue, aactive_catalogue
+from chukchat import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,9 @@ async def route_chat(
         except (ProviderFailure, TimeoutError, StopAsyncIteration, Exception) as error:
             await events.aclose()
             failure = _as_failure(error)
+            metrics.provider_failed(
+                provider=candidate.provider.name, model=candidate.public_id, failure=failure
+            )
             logger.warning(
                 "provider %s failed before answering model %s: %s",
                 candidate.provider.name,
@@ -101,6 +105,8 @@ async def route_chat(
             if not failure.retryable:
                 break
             continue
+        if candidate is not chain[0]:
+            metrics.fallback_answered(model=chain[0].public_id, fallback=candidate.public_id)
         yield Meta(
             provider=candidate.provider.name,
             upstream_model=candidate.upstream,
@@ -156,6 +162,9 @@ async def route_embeddings(
                 return candidate, await adapter.embed(candidate.upstream, request)
         except (ProviderFailure, TimeoutError) as error:
             failure = _as_failure(error)
+            metrics.provider_failed(
+                provider=candidate.provider.name, model=candidate.public_id, failure=failure
+            )
             if not failure.retryable:
                 break
     event = _failure_event(failure)
@@ -179,6 +188,9 @@ async def _route_media(model: AiModel, call) -> tuple[AiModel, object]:
                 return candidate, await call(adapter, candidate)
         except (ProviderFailure, TimeoutError) as error:
             failure = _as_failure(error)
+            metrics.provider_failed(
+                provider=candidate.provider.name, model=candidate.public_id, failure=failure
+            )
             logger.warning(
                 "provider %s failed model %s: %s",
                 candidate.provider.name,

@@ -32,7 +32,7 @@ from billing.credit_leases import Hold
 from billing.metering import month_of
 from billing.models import ZERO, CreditAccount, KeySpend, LedgerEntry, Reservation, UsageRecord
 from billing.prices import Prices, usage_cost
-from chukchat import async_pg
+from chukchat import async_pg, metrics
 from chukchat.db_errors import DATABASE_UNAVAILABLE
 from chukchat.db_threads import db_call
 
@@ -272,6 +272,7 @@ def settle_sync(
                 .first()
             ) or ZERO
         price_record(record=record, prices=prices, held=held)
+        metrics.usage_settled(record)
     if connection.vendor != "postgresql":
         return _settle_orm(record=record)
     sql = _SETTLE_SQL if lease is None else _SETTLE_LEASED_SQL
@@ -420,6 +421,7 @@ async def settle(*, record: UsageRecord, prices: Prices, hold: Hold) -> UsageRec
 
 async def _settle(*, record: UsageRecord, prices: Prices, hold: Hold) -> UsageRecord:
     price_record(record=record, prices=prices, held=hold.amount)
+    metrics.usage_settled(record)
     lease = hold.lease
     try:
         record, renewed = await _apply(record=record, hold=hold)

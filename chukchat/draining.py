@@ -68,10 +68,13 @@ class DrainingSockets:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
+        from chukchat.metrics import OPEN_WEBSOCKETS
+
         socket = Socket(send)
         # Shared by every copy of the scope the routers make, and read by the protocol.
         scope[SCOPE_KEY] = socket
         _sockets.add(socket)
+        OPEN_WEBSOCKETS.inc()
 
         async def receive_unless_new_work():
             while True:
@@ -83,6 +86,7 @@ class DrainingSockets:
             await self.app(scope, receive_unless_new_work, send)
         finally:
             _sockets.discard(socket)
+            OPEN_WEBSOCKETS.dec()
 
 
 async def _refused(message: dict, send) -> bool:

@@ -92,6 +92,7 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 
 MIDDLEWARE = [
+    "chukchat.request_context.RequestContextMiddleware",  # metrics, and later the request id
     "django.middleware.security.SecurityMiddleware",
     "chukchat.security_headers.SecurityHeadersMiddleware",  # CSP on pages, HSTS over https
     "chukchat.static_files.AsyncWhiteNoiseMiddleware",
@@ -109,6 +110,7 @@ MIDDLEWARE = [
 # Requests carrying an API key skip sessions, CSRF and the rest (chukchat/api_handler.py):
 # only async-native middleware here.
 API_MIDDLEWARE = [
+    "chukchat.request_context.RequestContextMiddleware",
     "chukchat.allowed_hosts.AllowedHostMiddleware",
     "chukchat.errors.ApiErrorMiddleware",
     "accounts.rate_limits.RateLimitHeadersMiddleware",

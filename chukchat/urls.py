@@ -11,6 +11,7 @@ urlpatterns = [
     # The one health route there was before the split: readiness, as it always meant.
     path("health", views.ready, name="health"),
     path("v1/health", views.ready),
+    path("metrics", views.metrics, name="metrics"),
     # The published schema of the whole API, and its reference page.
     path("v1/openapi.json", docs_views.openapi_json, name="openapi-json"),
     path("docs", docs_views.docs, name="api-docs"),

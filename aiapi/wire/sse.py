@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
+from chukchat import metrics
+
 PING = object()  # a heartbeat's place in the queue
 PING_COMMENT = b": ping\n\n"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -37,11 +39,14 @@ class Feed:
         self.beat = asyncio.create_task(self._heartbeat(settings.SSE_HEARTBEAT_SECONDS))
 
     async def _pull(self) -> None:
+        # Counted from here: this task ends however the stream does (done, failed, cancelled).
+        metrics.OPEN_STREAMS.inc()
         try:
             async for item in self.source:
                 self.last = self.loop.time()
                 self.queue.put_nowait(item)
         finally:
+            metrics.OPEN_STREAMS.dec()
             self.queue.put_nowait(None)
 
     async def _heartbeat(self, interval: float) -> None:
