@@ -33,14 +33,15 @@ DESCRIPTION = """\
 Chuk Chat's HTTP API: the OpenAI-compatible endpoints (also served under `/api/v1/`), the Chuk
 chat API, the user's account, billing, media jobs and saved conversations.
 
-**Authentication.** Developers send an API key as `Authorization: Bearer <key>` (create keys in
-the web app). The web app itself uses its session cookie (with Django's CSRF token on unsafe
+**Authentication.** Developers send an API key as `Authorization: Bearer <key>` or
+`x-api-key: <key>` (create keys in the web app). The web app itself uses its session cookie (with Django's CSRF token on unsafe
 methods); account actions, key management, checkout and the billing portal take the session
 only (an API key gets 403 `session_required`).
 
 **Errors** are always JSON: `{"error": {"message", "type", "code"}}` with the HTTP status
 (400 invalid input, 401 invalid_api_key, 402 insufficient_credits, 404, 413, 429 with
-Retry-After, 502 provider_error, 504 provider_timeout).
+Retry-After, 502 provider_error, 504 provider_timeout). Anthropic's Messages API
+(`/v1/messages`) answers in Anthropic's own error shape instead.
 """
 
 SPECTACULAR = {

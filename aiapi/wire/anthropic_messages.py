@@ -426,6 +426,7 @@ def parse_messages_request(body: dict, *, counting: bool = False) -> MessagesInp
         raise bad("service_tier must be auto or standard_only", param="service_tier")
     top_k = body.get("top_k")
     tools = _tools(body.get("tools"))
+    tool_choice = _tool_choice(body.get("tool_choice"))
     thinking_budget = _thinking(body, max_tokens)
     request = ChatRequest(
         messages=_messages(body),
@@ -435,7 +436,7 @@ def parse_messages_request(body: dict, *, counting: bool = False) -> MessagesInp
         top_k=None if top_k is None else _positive_int(top_k, "top_k"),
         stop=_stop_sequences(body.get("stop_sequences")),
         tools=tools,
-        tool_choice=_tool_choice(body.get("tool_choice")) if tools else None,
+        tool_choice=tool_choice if tools else None,
         user=_user_id(body.get("metadata")),
         thinking_budget=thinking_budget,
     )

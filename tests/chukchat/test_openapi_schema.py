@@ -68,7 +68,9 @@ def test_every_operation_has_an_id_a_success_response_and_the_error_format():
             seen.add(operation["operationId"])
             statuses = set(operation["responses"])
             assert any(s.startswith("2") for s in statuses), f"{method} {path}: no 2xx"
-            assert operation["responses"]["default"] == {"$ref": "#/components/responses/Error"}
+            # Anthropic's Messages API answers in Anthropic's error shape.
+            error = "AnthropicError" if path.startswith("/v1/messages") else "Error"
+            assert operation["responses"]["default"] == {"$ref": f"#/components/responses/{error}"}
 
 
 def test_api_keys_use_the_bearer_scheme_and_account_actions_take_the_session_only():
