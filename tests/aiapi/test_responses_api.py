@@ -5,6 +5,7 @@ nobody else's), structured output; every answer valid against OpenAI's spec, and
 exactly once."""
 
 import json
+import time
 from decimal import Decimal
 
 import httpx
@@ -453,3 +454,53 @@ def test_a_stream_cut_mid_way_ends_with_response_failed(http, carol):
 def test_without_a_key_is_401(gateway_url, catalogue):
     response = httpx.post(f"{gateway_url}/v1/responses", json={"model": "fast", "input": "hi"})
     assert response.status_code == 401
+
+
+def test_langchain_with_the_responses_api_works_unchanged(gateway_url, carol_key, upstream):
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+
+    def chat(model: str) -> ChatOpenAI:
+        return ChatOpenAI(
+            model=model,
+            base_url=f"{gateway_url}/v1",
+            api_key=carol_key,
+            max_retries=0,
+            use_responses_api=True,
+        )
+
+    text = upstream_text(upstream, "fake:tokens=8")
+    assert chat("fast").invoke("hello").text == text
+    assert "".join(chunk.text for chunk in chat("fast").stream("hello")) == text
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "Sunny"
+
+    reply = chat("toolsy").bind_tools([get_weather]).invoke("Weather in Paris?")
+    assert reply.tool_calls[0]["name"] == "get_weather"
+    assert reply.tool_calls[0]["args"] == {"city": "Paris"}
+    deadline = time.monotonic() + 5
+    while UsageRecord.objects.count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert list(UsageRecord.objects.values_list("endpoint", flat=True)) == ["responses"] * 3
+
+
+def test_deleting_my_account_deletes_my_stored_responses_and_my_export_has_them(sdk, carol):
+    from accounts.account_deletion import account_delete
+    from aiapi.personal_data import export_for
+
+    kept = sdk.responses.create(model="fast", input="remember my secret plan")
+    exported = export_for(user=carol)["responses"]
+    assert [r["id"] for r in exported] == [kept.id]
+    assert exported[0]["inputItems"][0]["content"] == "remember my secret plan"
+
+    carol.set_password("correct horse battery staple")
+    carol.save()
+    erased = account_delete(
+        user=carol, password="correct horse battery staple", confirm_email="carol@example.com"
+    )
+
+    assert erased["chat: stored responses"] == 1
+    assert not StoredResponse.objects.filter(owner=carol).exists()
