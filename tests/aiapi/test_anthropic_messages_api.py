@@ -436,3 +436,35 @@ def test_a_provider_down_before_answering_is_a_plain_api_error(claude_sdk, carol
     assert failed.value.status_code == 502
     assert failed.value.body["error"]["type"] == "api_error"
     assert balance_of(user=carol) == Decimal(10)
+
+
+# --- other clients ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["plain", "claude"])
+def test_litellms_anthropic_provider_works_unchanged(
+    gateway_url, carol_key, carol, model, monkeypatch
+):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch from GitHub
+    import litellm
+
+    reply = litellm.completion(
+        model=f"anthropic/{model}",
+        api_base=gateway_url,
+        api_key=carol_key,
+        messages=[{"role": "system", "content": "Be brief."}, *HELLO],
+        max_tokens=100,
+    )
+    assert reply.choices[0].message.content
+    assert reply.usage.completion_tokens == len(reply.choices[0].message.content.split())
+
+    chunks = litellm.completion(
+        model=f"anthropic/{model}",
+        api_base=gateway_url,
+        api_key=carol_key,
+        messages=HELLO,
+        max_tokens=100,
+        stream=True,
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert streamed == reply.choices[0].message.content
