@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from aiapi.chat_input import has_nul
 from aiapi.models import StoredResponse
 from aiapi.wire.openai_responses import output_to_messages
 from chukchat.errors import ApiError
@@ -15,13 +16,23 @@ def _not_found(response_id: str, *, param: str | None = None) -> ApiError:
     return ApiError(
         404,
         "response_not_found",
-        f"Response with id '{response_id}' not found.",
+        f"Response with id '{response_id[:MAX_ID_LENGTH]}' not found.".replace("\x00", ""),
         param=param,
     )
 
 
+MAX_ID_LENGTH = 64
+
+
+def _possible(response_id: str) -> bool:
+    """An id we could have made: anything else is not looked up (PostgreSQL refuses NUL)."""
+    return len(response_id) <= MAX_ID_LENGTH and not has_nul(response_id)
+
+
 def stored_response_get(*, user_id: int, response_id: str, param: str | None = None):
-    stored = StoredResponse.objects.filter(id=response_id, owner_id=user_id).first()
+    stored = None
+    if _possible(response_id):
+        stored = StoredResponse.objects.filter(id=response_id, owner_id=user_id).first()
     if stored is None:
         raise _not_found(response_id, param=param)
     return stored
@@ -57,6 +68,8 @@ def stored_response_save(
 
 @transaction.atomic
 def stored_response_delete(*, user_id: int, response_id: str) -> None:
-    deleted, _ = StoredResponse.objects.filter(id=response_id, owner_id=user_id).delete()
+    deleted = 0
+    if _possible(response_id):
+        deleted, _ = StoredResponse.objects.filter(id=response_id, owner_id=user_id).delete()
     if not deleted:
         raise _not_found(response_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from aiapi.chat_input import ChatInput, bad, parse_chat_input
+from aiapi.chat_input import ChatInput, bad, has_nul, parse_chat_input
 from aiapi.events import (
     ContentDelta,
     Done,
@@ -25,6 +25,7 @@ from aiapi.events import (
     ToolCallDelta,
     Usage,
 )
+from chukchat.errors import ApiError
 
 # Fields we act on.
 FIELDS = {
@@ -62,6 +63,8 @@ IGNORED_FIELDS = {
 }
 EFFORTS = {"none", "minimal", "low", "medium", "high", "xhigh"}
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+# Chat Completions names of parameters, as a Responses client knows them (for errors).
+PARAM_NAMES = {"max_completion_tokens": "max_output_tokens", "response_format": "text.format"}
 
 
 def new_item_id(prefix: str) -> str:
@@ -240,6 +243,10 @@ def _function_tools(tools) -> tuple[list[dict] | None, list[dict]]:
         parameters = tool.get("parameters")
         if parameters is not None and not isinstance(parameters, dict):
             raise bad("parameters must be a JSON schema object", param=param)
+        if tool.get("description") is not None and not isinstance(tool["description"], str):
+            raise bad("description must be a string", param=param)
+        if tool.get("strict") is not None and not isinstance(tool["strict"], bool):
+            raise bad("strict must be true or false", param=param)
         function = {"name": tool["name"]}
         for name in ("description", "parameters", "strict"):
             if tool.get(name) is not None:
@@ -304,7 +311,33 @@ def _effort(reasoning) -> str | None:
     return effort
 
 
+def _nul_at(value, path: str) -> str | None:
+    """Where a NUL character is, if anywhere: PostgreSQL cannot store one, and a stored
+    response keeps every field of its request."""
+    if isinstance(value, str):
+        return path if has_nul(value) else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and has_nul(key):
+            return path
+        where = f"{path}{key}" if key.startswith("[") else f"{path}.{key}" if path else key
+        found = _nul_at(item, where)
+        if found is not None:
+            return found
+    return None
+
+
 def parse_responses_request(body: dict) -> ResponsesInput:
+    nul = _nul_at(body, "")
+    if nul is not None:
+        raise bad(
+            f"{nul or 'the body'} must not contain NUL (\\u0000) characters", param=nul or None
+        )
     unknown = sorted(set(body) - FIELDS - IGNORED_FIELDS)
     if unknown:
         raise bad(
@@ -352,7 +385,12 @@ def parse_responses_request(body: dict) -> ResponsesInput:
         "parallel_tool_calls": parallel,
         "metadata": metadata,
     }
-    chat = parse_chat_input({k: v for k, v in chat_body.items() if v is not None})
+    try:
+        chat = parse_chat_input({k: v for k, v in chat_body.items() if v is not None})
+    except ApiError as error:
+        param = error.param or ""
+        error.param = "input" if param.startswith("messages") else PARAM_NAMES.get(param, param)
+        raise
     text = body.get("text") if isinstance(body.get("text"), dict) else {}
     echo = {
         "instructions": instructions,

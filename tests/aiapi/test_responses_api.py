@@ -411,7 +411,9 @@ def test_served_under_api_v1_too(gateway_url, carol_key):
         ({"model": "fast", "input": "hi", "reasoning": {"effort": "huge"}}, "reasoning"),
         ({"model": "fast", "input": "hi", "frobnicate": True}, "frobnicate"),
         ({"model": "fast", "input": "hi", "store": "yes"}, "store"),
-        ({"model": "fast", "input": [{"role": "user", "content": "a\x00b"}]}, "messages[0]"),
+        ({"model": "fast", "input": [{"role": "user", "content": "a\x00b"}]}, "input[0].content"),
+        ({"model": "fast", "input": "hi", "metadata": {"k": "\x00"}}, "metadata.k"),
+        ({"model": "fast", "input": "hi", "max_output_tokens": 0}, "max_output_tokens"),
         (
             {"model": "fast", "input": [{"role": "user", "content": [{"type": "input_file"}]}]},
             "input[0].content[0]",
@@ -427,6 +429,18 @@ def test_bad_input_is_a_400_that_charges_nothing(http, carol, body, param):
     assert_valid(response.json(), "ErrorResponse")
     assert UsageRecord.objects.count() == 0
     assert balance_of(user=carol) == Decimal(10)
+
+
+def test_an_id_we_could_never_have_made_is_simply_not_found(http):
+    for response_id in ("resp_%00", "x" * 300):
+        assert http.get(f"/v1/responses/{response_id}").status_code == 404
+        assert http.delete(f"/v1/responses/{response_id}").status_code == 404
+    response = http.post(
+        "/v1/responses", json={"model": "fast", "input": "hi", "previous_response_id": "x" * 99}
+    )
+    assert response.status_code == 404 and response.json()["error"]["param"] == (
+        "previous_response_id"
+    )
 
 
 def test_a_provider_failure_before_answering_is_a_plain_http_error(http, carol):
