@@ -65,37 +65,47 @@ def _blocks(content) -> list[dict]:
     blocks = []
     for part in content or ():
         if part["type"] == "text":
-            blocks.append({"type": "text", "text": part["text"]})
+            block = {"type": "text", "text": part["text"]}
         elif part["type"] == "image_url":
             # Image URLs were fetched and inlined as data URIs before reaching any adapter.
             header, _, data = part["image_url"]["url"].partition(",")
             media_type = header.removeprefix("data:").split(";", 1)[0]
-            blocks.append(
-                {
-                    "type": "image",
-                    "source": {"type": "base64", "media_type": media_type, "data": data},
-                }
-            )
+            block = {
+                "type": "image",
+                "source": {"type": "base64", "media_type": media_type, "data": data},
+            }
+        else:
+            continue
+        blocks.append(_marked(block, part))
     return blocks
 
 
-def to_messages(messages: list[dict]) -> tuple[str | None, list[dict]]:
+def _marked(block: dict, source: dict) -> dict:
+    """`block` with the prompt-caching mark its source carries, if any."""
+    if "cache_control" in source:
+        block["cache_control"] = source["cache_control"]
+    return block
+
+
+def to_messages(messages: list[dict]) -> tuple[str | list[dict] | None, list[dict]]:
+    """The system prompt (text; blocks when some carry cache_control marks) and the turns."""
     system: list[str] = []
+    system_blocks: list[dict] = []
     converted: list[dict] = []
     for message in messages:
         role = message["role"]
         if role in ("system", "developer"):
             system.append(_text_of(message["content"]))
+            system_blocks += _blocks(message["content"])
             continue
         if role == "tool":
             role = "user"
-            blocks = [
-                {
-                    "type": "tool_result",
-                    "tool_use_id": message.get("tool_call_id", ""),
-                    "content": _text_of(message["content"]),
-                }
-            ]
+            result = {
+                "type": "tool_result",
+                "tool_use_id": message.get("tool_call_id", ""),
+                "content": _text_of(message["content"]),
+            }
+            blocks = [_marked(result, message)]
         else:
             blocks = _blocks(message.get("content"))
             for call in message.get("tool_calls") or ():
@@ -116,6 +126,8 @@ def to_messages(messages: list[dict]) -> tuple[str | None, list[dict]]:
             converted[-1]["content"].extend(blocks)  # the API wants alternating turns
         else:
             converted.append({"role": role, "content": blocks})
+    if any("cache_control" in block for block in system_blocks):
+        return system_blocks, converted
     return ("\n\n".join(system) or None), converted
 
 
@@ -124,11 +136,15 @@ def _tools(tools: list[dict]) -> list[dict]:
     for tool in tools:
         function = tool.get("function", {})
         converted.append(
-            {
-                "name": function["name"],
-                "description": function.get("description", ""),
-                "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
-            }
+            _marked(
+                {
+                    "name": function["name"],
+                    "description": function.get("description", ""),
+                    "input_schema": function.get("parameters")
+                    or {"type": "object", "properties": {}},
+                },
+                tool,
+            )
         )
     return converted
 

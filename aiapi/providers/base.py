@@ -33,6 +33,9 @@ class ChatRequest:
     # 0 when the client turned thinking off, None for the provider's default. Only
     # Anthropic-kind providers take it; the catalogue still decides whether a model reasons.
     thinking_budget: int | None = None
+    # Some message parts, tool messages or tools carry Anthropic's `cache_control` marks (from
+    # the Messages API): Anthropic-kind providers are sent them, the others never see them.
+    cache_control: bool = False
     extra: dict = field(default_factory=dict)
 
 

@@ -120,6 +120,10 @@ class OpenAIAdapter:
             if value is not None:
                 params[name] = value
         params.update(request.extra)
+        if request.cache_control:
+            params["messages"], params["tools"] = _unmarked(request.messages, request.tools)
+            if params["tools"] is None:
+                del params["tools"]
         if request.top_k is not None and self.kind != "openai":
             params["top_k"] = request.top_k  # not OpenAI's; servers like vLLM take it
         return params
@@ -262,6 +266,22 @@ class OpenAIAdapter:
             raise ProviderFailure(
                 "The provider's image could not be fetched.", retryable=True
             ) from error
+
+
+def _without_mark(item: dict) -> dict:
+    return {key: value for key, value in item.items() if key != "cache_control"}
+
+
+def _unmarked(messages: list[dict], tools: list[dict] | None) -> tuple[list, list | None]:
+    """Messages and tools without Anthropic's cache_control marks, which OpenAI-kind servers
+    do not know (aiapi/wire/anthropic_messages.py keeps them for Anthropic-kind ones)."""
+    cleaned = []
+    for message in messages:
+        message = _without_mark(message)
+        if isinstance(message.get("content"), list):
+            message["content"] = [_without_mark(part) for part in message["content"]]
+        cleaned.append(message)
+    return cleaned, None if tools is None else [_without_mark(tool) for tool in tools]
 
 
 def _reasoning_of(obj: dict) -> str | None:

@@ -114,6 +114,29 @@ def _text(value, where: str) -> str:
     return value
 
 
+def _mark(part: dict, block: dict, where: str) -> dict:
+    """`part` with the block's cache_control mark, checked (Anthropic-kind providers are sent
+    it; aiapi/providers/openai_adapter.py takes it off for the others)."""
+    mark = block.get("cache_control")
+    if mark is None:
+        return part
+    if (
+        not isinstance(mark, dict)
+        or mark.get("type") != "ephemeral"
+        or set(mark) - {"type", "ttl"}
+        or mark.get("ttl", "5m") not in ("5m", "1h")
+    ):
+        raise bad(
+            f'{where}.cache_control must be {{"type": "ephemeral"}} with an optional ttl of 5m or 1h',
+            param=where,
+        )
+    return {**part, "cache_control": mark}
+
+
+def _marked(items) -> bool:
+    return any("cache_control" in item for item in items)
+
+
 def _blocks(content, where: str) -> list[dict]:
     """A message's content as a list of blocks (a string is one text block)."""
     if isinstance(content, str):
@@ -194,24 +217,24 @@ def _user_messages(content, where: str) -> list[dict]:
         here = f"{where}[{index}]"
         kind = block["type"]
         if kind == "text":
-            parts.append({"type": "text", "text": _text(block.get("text"), f"{here}.text")})
+            part = {"type": "text", "text": _text(block.get("text"), f"{here}.text")}
+            parts.append(_mark(part, block, here))
         elif kind == "image":
-            parts.append(_image_part(block, here))
+            parts.append(_mark(_image_part(block, here), block, here))
         elif kind == "document":
-            parts.append(_document_part(block, here))
+            parts.append(_mark(_document_part(block, here), block, here))
         elif kind == "tool_result":
-            tool_messages.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": _text(block.get("tool_use_id"), f"{here}.tool_use_id"),
-                    "content": _tool_result_text(block, here),
-                }
-            )
+            result = {
+                "role": "tool",
+                "tool_call_id": _text(block.get("tool_use_id"), f"{here}.tool_use_id"),
+                "content": _tool_result_text(block, here),
+            }
+            tool_messages.append(_mark(result, block, here))
         else:
             raise bad(f"{here}: content block type {kind!r} is not supported here", param=here)
     messages = tool_messages
     if parts:
-        if all(p["type"] == "text" for p in parts):
+        if all(p["type"] == "text" for p in parts) and not _marked(parts):
             messages.append({"role": "user", "content": "\n\n".join(p["text"] for p in parts)})
         else:
             messages.append({"role": "user", "content": parts})
@@ -251,19 +274,24 @@ def _assistant_message(content, where: str) -> dict | None:
     return message
 
 
-def _system(system) -> str | None:
+def _system(system) -> str | list[dict] | None:
+    """The system prompt as text, or as text parts when some carry cache_control marks."""
     if system is None:
         return None
     if isinstance(system, str):
         return _text(system, "system") or None
     if not isinstance(system, list):
         raise bad("system must be a string or an array of text blocks", param="system")
-    texts = []
+    parts = []
     for index, block in enumerate(system):
+        where = f"system[{index}]"
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise bad("system blocks must be text blocks", param=f"system[{index}]")
-        texts.append(_text(block.get("text"), f"system[{index}].text"))
-    return "\n\n".join(texts) or None
+            raise bad("system blocks must be text blocks", param=where)
+        part = {"type": "text", "text": _text(block.get("text"), f"{where}.text")}
+        parts.append(_mark(part, block, where))
+    if _marked(parts):
+        return parts
+    return "\n\n".join(p["text"] for p in parts) or None
 
 
 def _messages(body: dict) -> list[dict]:
@@ -314,7 +342,7 @@ def _tools(tools) -> list[dict] | None:
         function: dict = {"name": _text(tool.get("name"), f"{where}.name"), "parameters": schema}
         if tool.get("description") is not None:
             function["description"] = _text(tool["description"], f"{where}.description")
-        converted.append({"type": "function", "function": function})
+        converted.append(_mark({"type": "function", "function": function}, tool, where))
     return converted or None
 
 
@@ -428,8 +456,9 @@ def parse_messages_request(body: dict, *, counting: bool = False) -> MessagesInp
     tools = _tools(body.get("tools"))
     tool_choice = _tool_choice(body.get("tool_choice"))
     thinking_budget = _thinking(body, max_tokens)
+    messages = _messages(body)
     request = ChatRequest(
-        messages=_messages(body),
+        messages=messages,
         max_tokens=max_tokens or 0,
         temperature=_number(body, "temperature", 0, 1),
         top_p=_number(body, "top_p", 0, 1),
@@ -439,6 +468,11 @@ def parse_messages_request(body: dict, *, counting: bool = False) -> MessagesInp
         tool_choice=tool_choice if tools else None,
         user=_user_id(body.get("metadata")),
         thinking_budget=thinking_budget,
+        cache_control=_marked(tools or ())
+        or any(
+            "cache_control" in m or (isinstance(m["content"], list) and _marked(m["content"]))
+            for m in messages
+        ),
     )
     return MessagesInput(
         model=model, request=request, stream=stream, show_thinking=thinking_budget != 0

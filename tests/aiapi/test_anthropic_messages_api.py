@@ -142,6 +142,42 @@ def test_the_api_v1_prefix_serves_messages_too(gateway_url, carol_key):
     assert client.messages.create(model="plain", max_tokens=50, messages=HELLO).content[0].text
 
 
+@BOTH_KINDS
+def test_cache_control_marks_reach_anthropic_kind_providers_only(claude_sdk, upstream, model):
+    mark = {"type": "ephemeral"}
+    claude_sdk.messages.create(
+        model=model,
+        max_tokens=50,
+        system=[{"type": "text", "text": "A long, stable preamble.", "cache_control": mark}],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Context", "cache_control": mark},
+                    {"type": "text", "text": "Question"},
+                ],
+            }
+        ],
+        tools=[{**WEATHER_TOOL, "cache_control": mark}],
+    )
+    body = upstream.requests()[-1]["body"]
+    if model == "claude":
+        assert body["system"] == [
+            {"type": "text", "text": "A long, stable preamble.", "cache_control": mark}
+        ]
+        assert body["messages"][0]["content"] == [
+            {"type": "text", "text": "Context", "cache_control": mark},
+            {"type": "text", "text": "Question"},
+        ]
+        assert body["tools"][0]["cache_control"] == mark
+    else:
+        assert "cache_control" not in orjson.dumps(body).decode()
+        assert body["messages"][0] == {
+            "role": "system",
+            "content": [{"type": "text", "text": "A long, stable preamble."}],
+        }
+
+
 # --- messages.stream ----------------------------------------------------------------------
 
 
