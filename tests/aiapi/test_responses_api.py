@@ -121,6 +121,11 @@ def test_the_response_object_conforms_to_the_spec(http):
     assert payload["reasoning"]["effort"] == "low"
 
 
+def test_reasoning_effort_reaches_an_openai_kind_provider(sdk, upstream):
+    sdk.responses.create(model="thinker", input="hi", reasoning={"effort": "high"})
+    assert upstream.requests()[-1]["body"]["reasoning_effort"] == "high"
+
+
 def test_items_input_with_parameters_reaches_the_provider(sdk, upstream):
     response = sdk.responses.create(
         model="plain",
