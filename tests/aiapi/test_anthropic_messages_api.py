@@ -27,6 +27,11 @@ input_price = 3.0
 output_price = 15.0
 
 [[models]]
+id = "demo-chat"
+provider = "demo"
+upstream = "demo-chat"
+
+[[models]]
 id = "plain-tools"
 provider = "fake-openai"
 upstream = "fake:tokens=3,tools=1"
@@ -193,6 +198,16 @@ def test_streamed_text_and_the_final_message_agree(claude_sdk, carol, model):
     record = charged_once(carol, request_id)
     assert final.usage.output_tokens == record.completion_tokens == len(text.split())
     assert final.usage.input_tokens == record.prompt_tokens
+
+
+@pytest.mark.parametrize("model", ["demo-chat", "toolsy"])  # demo and openai_compatible kinds
+def test_every_provider_kind_answers(claude_sdk, carol, model):
+    message = claude_sdk.messages.create(model=model, max_tokens=100, messages=HELLO)
+    with claude_sdk.messages.stream(model=model, max_tokens=100, messages=HELLO) as stream:
+        streamed = "".join(stream.text_stream)
+        request_id = stream.response.headers["request-id"]
+    assert message.content[0].text and streamed == message.content[0].text
+    assert wait_for_record(request_id).status == "ok"
 
 
 def test_a_stream_follows_anthropics_event_sequence(gateway_url, carol_key):
