@@ -19,6 +19,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from accounts.api_keys import hash_key, is_well_formed
 from accounts.models import RATE_LIMIT_FIELDS, ApiKey, User
+from chukchat import log_context
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
 
@@ -132,6 +133,7 @@ def _accept(principal: KeyPrincipal | None) -> KeyPrincipal:
         raise invalid_key("Invalid API key, or it has been revoked.")
     if principal.expires_at is not None and principal.expires_at <= timezone.now():
         raise invalid_key("This API key has expired.")
+    log_context.bind(user_id=principal.user_id, key_prefix=principal.prefix)
     return principal
 
 

@@ -42,6 +42,7 @@ from billing.holds import hold_credit
 from billing.models import UsageRecord
 from billing.prices import Prices, token_cost
 from billing.settlement import settle, usage_record
+from chukchat import log_context
 from chukchat.errors import ApiError
 
 
@@ -352,6 +353,8 @@ async def start_chat(
         request.max_tokens or settings.DEFAULT_MAX_TOKENS, model.max_output_tokens
     )
     request_id = request_id or new_request_id()
+    log_context.adopt_usage_id(request_id)
+    log_context.bind(model=model.public_id)
     hold = await hold_credit(
         user_id=caller.user_id,
         api_key_id=caller.api_key_id,

@@ -16,6 +16,7 @@ from billing.holds import hold_credit
 from billing.models import UsageRecord
 from billing.prices import Prices, token_cost
 from billing.settlement import settle, usage_record
+from chukchat import log_context
 from chukchat.errors import ApiError
 
 MAX_INPUTS = 2048
@@ -85,6 +86,7 @@ async def run_embeddings(
     await require_model_access(user_id=caller.user_id, model=model)
     prices = Prices.of(model)
     request_id = new_request_id()
+    log_context.adopt_usage_id(request_id)
     cautious = sum(math.ceil(len(text.encode()) / 3) for text in request.input)
     hold = await hold_credit(
         user_id=caller.user_id,

@@ -25,7 +25,7 @@ from aiapi.providers.base import (
     TranscriptionResult,
 )
 from aiapi.selectors import Catalogue, aactive_catalogue
-from chukchat import metrics
+from chukchat import log_context, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ async def route_chat(
             continue
         if candidate is not chain[0]:
             metrics.fallback_answered(model=chain[0].public_id, fallback=candidate.public_id)
+        log_context.bind(provider=candidate.provider.name)
         yield Meta(
             provider=candidate.provider.name,
             upstream_model=candidate.upstream,

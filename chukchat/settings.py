@@ -495,8 +495,22 @@ METRICS_TOKEN = env("CHUK_METRICS_TOKEN")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "chukchat.log_context.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("CHUK_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+if LOG_FORMAT == "json":
+    # uvicorn configured its loggers with its own text handlers before loading the app.
+    for _name in ("uvicorn", "uvicorn.access"):
+        LOGGING["loggers"][_name] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    LOGGING["loggers"]["uvicorn.error"] = {"level": "INFO"}
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
