@@ -492,12 +492,12 @@ HEALTH_TOKEN = env("CHUK_HEALTH_TOKEN")
 # GET /metrics (Prometheus text) answers only `Authorization: Bearer <this>`; unset, it is 404.
 METRICS_TOKEN = env("CHUK_METRICS_TOKEN")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
 # CHUK_LOG_FORMAT=json: one JSON object per line (chukchat/log_context.py), uvicorn's and
 # Celery's own lines included, each with the request id; the default stays human-readable.
 LOG_FORMAT = env("CHUK_LOG_FORMAT", "plain").lower()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "chukchat.log_context.JsonFormatter"},
