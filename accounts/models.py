@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils import timezone
 
@@ -124,3 +125,15 @@ class DataExport(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.user_id} ({self.status})"
+
+
+class UserSession(AbstractBaseSession):
+    """A session, with the user it signs in stored beside its data (accounts/sessions.py), so
+    the sessions of one user are found by an index instead of by decoding every session."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+
+    class Meta:
+        db_table = "accounts_session"

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
-from django.contrib.sessions.models import Session
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.authentication import forget_cached_key
-from accounts.models import ApiKey, DataExport, User
+from accounts.models import ApiKey, DataExport, User, UserSession
 
 
 def export_for(*, user: User) -> dict:
@@ -41,14 +39,6 @@ def export_for(*, user: User) -> dict:
     }
 
 
-def _sessions_of(user: User) -> list[str]:
-    keys = []
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if session.get_decoded().get("_auth_user_id") == str(user.pk):
-            keys.append(session.session_key)
-    return keys
-
-
 def erase_for(*, user: User) -> dict[str, int]:
     for hashed in ApiKey.objects.filter(user=user).values_list("hashed_key", flat=True):
         forget_cached_key(hashed)
@@ -59,7 +49,7 @@ def erase_for(*, user: User) -> dict[str, int]:
     exports, _ = DataExport.objects.filter(user=user).delete()
     # Files go once the rows are gone for good (a rolled-back deletion keeps both).
     transaction.on_commit(lambda: [default_storage.delete(name) for name in files])
-    sessions, _ = Session.objects.filter(session_key__in=_sessions_of(user)).delete()
+    sessions, _ = UserSession.objects.filter(user=user).delete()
     user.email = f"deleted-{user.pk}@deleted.invalid"
     user.display_name = ""
     user.set_unusable_password()

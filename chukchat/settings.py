@@ -466,6 +466,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Database sessions that name their user (accounts/sessions.py): deleting an account finds its
+# sessions by an index.
+SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_SECURE = env_bool("CHUK_SECURE_COOKIES", not EMBEDDED and not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

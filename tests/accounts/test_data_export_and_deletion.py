@@ -6,8 +6,11 @@ import orjson
 import pytest
 from django.apps import apps
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
+from accounts.account_deletion import account_delete
 from accounts.api_keys import api_key_create
 from accounts.models import DataExport, User
 from billing.models import LedgerEntry
@@ -198,3 +201,22 @@ def test_deleting_needs_the_email_and_the_password(carol, carols_history, body, 
     carol.refresh_from_db()
     assert carol.is_active and carol.email == "carol@example.com"
     assert carol.conversations.count() == 1
+
+
+def test_deleting_my_account_signs_out_every_browser_of_mine_and_only_mine(carol, bob):
+    laptop, phone, bobs = signed_in(carol), signed_in(carol), signed_in(bob)
+    for _ in range(50):  # other people's sessions, which the deletion must not read
+        signed_in(UserFactory())
+
+    with CaptureQueriesContext(connection) as queries:
+        account_delete(
+            user=carol, password="correct horse battery staple", confirm_email="carol@example.com"
+        )
+    # Read before any request: each one resets the query log.
+    session_queries = [q["sql"] for q in queries if '"accounts_session"' in q["sql"]]
+
+    assert laptop.get("/v1/user/status").status_code == 401
+    assert phone.get("/v1/user/status").status_code == 401
+    assert bobs.get("/v1/user/status").status_code == 200
+    assert session_queries
+    assert all('"accounts_session"."user_id" =' in sql for sql in session_queries)
