@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run serve worker test lint format install install-test system-packages migrate bench clean
+.PHONY: run serve deploy worker beat test lint format install install-test system-packages migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,18 +41,38 @@ run: migrate
 		--lifespan on --timeout-graceful-shutdown 30 --ws chukchat.draining:WebSocketProtocol
 
 # As production runs it: several worker processes, static files collected and hashed.
-# With several workers, each writes its metrics under var/prometheus (emptied at each start)
-# and /metrics sums them all (prometheus-client's multiprocess mode).
-serve: install
+# A release on the real services (README "Production"): migrations, the site and the model
+# catalogue (CHUK_MODEL_CATALOGUE, or `MODELS=file.toml` for loadmodels too), static files.
+deploy: install
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py bootstrap --no-demo
 	$(BIN)/python manage.py collectstatic --noinput >/dev/null
-	if [ "$(WORKERS)" -gt 1 ]; then rm -rf var/prometheus && mkdir -p var/prometheus && \
+	@if [ -n "$(MODELS)" ]; then $(BIN)/python manage.py loadmodels $(MODELS); fi
+
+# As production runs it. Refuses, in one line, to start on unapplied migrations or without the
+# static manifest (`make deploy` first). With several workers, each writes its metrics under
+# var/prometheus (emptied at each start) and /metrics sums them all (multiprocess mode).
+serve: install
+	@$(BIN)/python manage.py check_deploy
+	@if [ "$(WORKERS)" -gt 1 ]; then rm -rf var/prometheus && mkdir -p var/prometheus && \
 		export PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus; fi; \
 	$(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--lifespan on --timeout-graceful-shutdown 30 --ws chukchat.draining:WebSocketProtocol \
 		--no-access-log --loop uvloop --http httptools
 
+# Beat runs inside the worker (BEAT=0: not; then one `make beat`); its schedule file lives
+# under var/, not in the repository's root.
+BEAT ?= 1
 worker: install
-	$(BIN)/celery -A chukchat worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2} -B
+	mkdir -p var
+	$(BIN)/celery -A chukchat worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2} \
+		$(if $(filter 1,$(BEAT)),-B --schedule var/celerybeat-schedule)
+
+# Beat on its own (with workers started without -B), as the deploy files run it: one only.
+beat: install
+	mkdir -p var
+	$(BIN)/celery -A chukchat beat --loglevel INFO --schedule var/celerybeat-schedule
 
 # The whole suite on PostgreSQL and Redis, then the money tests again in embedded mode
 # (SQLite, no Redis), so the ORM twin of every settlement rule runs in CI as well.

@@ -18,6 +18,13 @@ DEMO_EMAIL = "demo@chuk.chat"
 class Command(BaseCommand):
     help = "First-run setup for `make run`: model catalogue, site, and a demo admin with a key."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-demo",
+            action="store_true",
+            help="Production (`make deploy`): catalogue and site only, no demo admin or key.",
+        )
+
     def handle(self, *args, **options):
         result = catalogue_load_file(path=settings.MODEL_CATALOGUE_FILE)
         self.stdout.write(
@@ -27,6 +34,8 @@ class Command(BaseCommand):
         Site.objects.update_or_create(
             pk=settings.SITE_ID, defaults={"domain": host, "name": "Chuk Chat"}
         )
+        if options["no_demo"]:
+            return
         if User.objects.exists():
             self.stdout.write(
                 "Users already exist; no demo user created. "
