@@ -134,3 +134,18 @@ def test_a_provider_down_is_a_plain_error_that_charges_nothing(http, carol):
         )
         assert response.status_code == 502
     assert balance_of(user=carol) == Decimal(10)
+
+
+def test_a_stream_cut_mid_way_ends_with_an_error_and_charges_what_was_sent(http, carol):
+    with http.stream(
+        "POST", "/v1/completions", json={"model": "cut", "prompt": "hi", "stream": True}
+    ) as response:
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+
+    chunks = [orjson.loads(line[6:]) for line in lines]
+    assert "error" in chunks[-1] and "data: [DONE]" not in lines
+    texts = [c["choices"][0]["text"] for c in chunks[:-1]]
+    assert len(texts) == 3  # what the provider sent before the connection dropped
+    record = wait_for_record(chunks[0]["id"].removeprefix("cmpl-"))
+    assert record.status == "error"
+    assert balance_of(user=carol) == Decimal(10) - record.cost == ledger_sum(user=carol)
