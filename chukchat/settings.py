@@ -388,6 +388,9 @@ MEDIA_SYNC_WAIT_SECONDS = env_float("CHUK_MEDIA_SYNC_WAIT_SECONDS", 120.0)
 # --- Money ----------------------------------------------------------------------------------
 CURRENCY = "usd"
 SIGNUP_CREDIT_USD = Decimal(env("CHUK_SIGNUP_CREDIT_USD", "0"))
+# Who a person asks for credit or access when this site cannot sell them (no Stripe): an
+# email address, a URL or a sentence; the web app says "Ask the operator of this site" without it.
+SUPPORT_CONTACT = env("CHUK_SUPPORT_CONTACT", "")
 # Credit leases (billing/credit_leases.py): a process holds a slice of a user's credit, taking
 # LEASE_MULTIPLE times a request's worst case at a time, so requests need no database round
 # trip before the provider; an idle lease is given back after LEASE_IDLE_SECONDS, and one its
