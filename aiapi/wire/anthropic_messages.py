@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from aiapi.chat_input import _number, bad
 from aiapi.chat_service import ChatCall
 from aiapi.events import (
     ContentDelta,
@@ -100,10 +101,6 @@ def error_response(error: ApiError | ErrorEvent, *, request_id: str | None = Non
 
 
 # --- the request --------------------------------------------------------------------------
-
-
-def bad(message: str, *, param: str | None = None) -> ApiError:
-    return ApiError(400, "invalid_request", message, param=param)
 
 
 def _text(value, where: str) -> str:
@@ -360,15 +357,6 @@ def _tool_choice(choice) -> str | dict | None:
         name = _text(choice.get("name"), "tool_choice.name")
         return {"type": "function", "function": {"name": name}}
     raise bad("tool_choice.type must be auto, any, tool or none", param="tool_choice")
-
-
-def _number(body: dict, name: str, low: float, high: float) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise bad(f"{name} must be a number from {low:g} to {high:g}", param=name)
-    return float(value)
 
 
 def _positive_int(value, name: str) -> int:
