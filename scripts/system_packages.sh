@@ -8,6 +8,7 @@ PACKAGES=(
     espeak-ng         # tests/media_tools: speaks the sentences the transcription tests transcribe
     chromium          # tests/webapp: the browser the end-to-end tests drive (Playwright)
     chromium-driver   # tests/webapp: Chromium's driver, from the same release
+    haproxy           # tests/chukchat/test_deploy_files.py: `haproxy -c` on deploy/haproxy/haproxy.cfg
 )
 
 missing=()
