@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run serve deploy worker beat test lint format install install-test system-packages migrate bench clean
+.PHONY: run serve deploy worker beat test lint format install install-test system-packages migrate bench clean cluster \
+	test-cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +74,18 @@ worker: install
 beat: install
 	mkdir -p var
 	$(BIN)/celery -A chukchat beat --loglevel INFO --schedule var/celerybeat-schedule
+
+# HAProxy on PORT before three server processes on PORT+1..PORT+3, two Celery workers and beat,
+# all on DATABASE_URL and REDIS_URL (scripts/cluster.py; logs under var/cluster). Ctrl-C stops
+# it; `kill -HUP` on the script restarts the nodes one at a time.
+cluster: deploy system-packages
+	$(BIN)/python scripts/cluster.py --port $(PORT)
+
+# Only the cluster's tests (they are part of `make test` too).
+test-cluster: install-test system-packages
+	@mkdir -p var
+	@source <($(BIN)/python scripts/test_services.py) && \
+		$(BIN)/python -m pytest tests/cluster -p no:cacheprovider $(PYTEST_ARGS)
 
 # The whole suite on PostgreSQL and Redis, then the money tests again in embedded mode
 # (SQLite, no Redis), so the ORM twin of every settlement rule runs in CI as well.

@@ -79,7 +79,12 @@ async def _pool(alias: str) -> AsyncConnectionPool:
         max_size=settings.ASYNC_DB_POOL_MAX,
         timeout=settings.ASYNC_DB_POOL_TIMEOUT,
         # Client-side binding, as Django's own connections use: the same SQL means the same.
-        kwargs={"autocommit": True, "cursor_factory": AsyncClientCursor},
+        kwargs={
+            "autocommit": True,
+            "cursor_factory": AsyncClientCursor,
+            # None: psycopg never prepares on its own either (CHUK_DB_PREPARED_STATEMENTS=0).
+            "prepare_threshold": 5 if settings.DB_PREPARED_STATEMENTS else None,
+        },
         configure=track,
         open=False,
         name=f"chuk-{alias}",
@@ -143,7 +148,10 @@ async def fetchone_atomic(
     roll the statement back. With `prepare`, a server-side prepared statement (once per
     connection and parameter types): for a long statement on every request, PostgreSQL's
     parse and plan are most of its cost (measured: 0.43 -> 0.19 ms for the settle statement).
-    Its parameters are then bound server-side, so each must have a type PostgreSQL can tell."""
+    Its parameters are then bound server-side, so each must have a type PostgreSQL can tell.
+    With DB_PREPARED_STATEMENTS off (behind PgBouncer in transaction mode) it is sent plain."""
+
+    prepare = prepare and settings.DB_PREPARED_STATEMENTS
 
     async def work(conn):
         async with conn.transaction():

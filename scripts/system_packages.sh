@@ -8,6 +8,8 @@ PACKAGES=(
     espeak-ng         # tests/media_tools: speaks the sentences the transcription tests transcribe
     chromium          # tests/webapp: the browser the end-to-end tests drive (Playwright)
     chromium-driver   # tests/webapp: Chromium's driver, from the same release
+    pgbouncer         # tests/cluster: PgBouncer in transaction mode before PostgreSQL (and haproxy
+                      # below: make cluster and tests/cluster, before the three nodes)
     haproxy           # tests/chukchat/test_deploy_files.py: `haproxy -c` on deploy/haproxy/haproxy.cfg
 )
 
