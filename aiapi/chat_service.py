@@ -34,7 +34,15 @@ from aiapi.models import AiModel
 from aiapi.providers.base import ChatRequest
 from aiapi.routing import candidates, route_chat
 from aiapi.selectors import aactive_catalogue, current_catalogue
-from aiapi.token_count import cautious_prompt_tokens, estimate_prompt_tokens, estimate_text_tokens
+from aiapi.token_count import (
+    LONG_TEXT_BYTES,
+    aestimate_prompt_tokens,
+    cautious_prompt_tokens,
+    encoding_loaded,
+    encoding_name_for,
+    estimate_prompt_tokens,
+    estimate_text_tokens,
+)
 from billing import process_keeper
 from billing.credit_leases import Hold
 from billing.entitlements import aentitlements_for, require_model_access
@@ -116,6 +124,7 @@ class ChatCall:
     rate: RateCheck = field(default_factory=lambda: RateCheck(headers={}))
     rate_category: str | None = None
     _settling: asyncio.Future | None = None
+    _counted: tuple[int, Usage] | None = None  # (length of the generated text, its count)
 
     async def events(self) -> AsyncIterator[Event]:
         async for event in route_chat(chain=self.chain, request=self.request, stream=self.stream):
@@ -186,19 +195,40 @@ class ChatCall:
         return int((time.perf_counter() - self.started) * 1000)
 
     def final_usage(self) -> tuple[Usage, bool]:
-        """The provider's usage, or our estimate when it reported none (second value True)."""
+        """The provider's usage, or our count when it reported none (second value True)."""
         if self.usage is not None:
             return self.usage, False
-        generated = (
+        generated = self._generated_text()
+        if self._counted is not None and self._counted[0] == len(generated):
+            return self._counted[1], True
+        model = (self.answered_by or self.model).upstream
+        usage = Usage(
+            prompt_tokens=estimate_prompt_tokens(self.request.messages, model=model),
+            completion_tokens=estimate_text_tokens(generated, model=model),
+            reasoning_tokens=estimate_text_tokens(self.reasoning_text, model=model),
+        )
+        # Renderers, the cost and the settlement all ask: tokenize once per text.
+        self._counted = (len(generated), usage)
+        return usage, True
+
+    def _generated_text(self) -> str:
+        return (
             self.text
             + self.reasoning_text
             + "".join("".join(t.arguments) for t in self.tool_calls.values())
         )
-        return Usage(
-            prompt_tokens=estimate_prompt_tokens(self.request.messages),
-            completion_tokens=estimate_text_tokens(generated),
-            reasoning_tokens=estimate_text_tokens(self.reasoning_text),
-        ), True
+
+    async def acount_usage(self) -> None:
+        """Count the tokens off the event loop when that is slow (a long text, or the first use
+        of an encoding); final_usage then answers from the count."""
+        if self.usage is not None:
+            return
+        model = (self.answered_by or self.model).upstream
+        size = len(self._generated_text()) + sum(
+            len(str(m.get("content") or "")) for m in self.request.messages
+        )
+        if size >= LONG_TEXT_BYTES or not encoding_loaded(encoding_name_for(model)):
+            await asyncio.to_thread(self.final_usage)
 
     @property
     def prices(self) -> Prices:
@@ -236,6 +266,7 @@ class ChatCall:
         return await asyncio.shield(self._settling)
 
     async def _finish(self, *, cancelled: bool) -> UsageRecord:
+        await self.acount_usage()
         usage, estimated = self.final_usage()
         generated_anything = bool(self.content or self.reasoning or self.tool_calls)
         if self.error is not None and not cancelled:
@@ -330,7 +361,7 @@ async def start_chat(
         rate = await arate_check(
             caller=caller,
             category=rate_category,
-            tokens=estimate_prompt_tokens(request.messages),
+            tokens=await aestimate_prompt_tokens(request.messages, model=model_id),
         )
     model = await resolve_model(model_id, kind=AiModel.Kind.CHAT)
     await require_model_access(user_id=caller.user_id, model=model)
