@@ -6,6 +6,7 @@ is asked; the calls then run in prompt order, each settled once."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
@@ -16,8 +17,8 @@ from django.views.decorators.http import require_POST
 from aiapi.chat_service import ChatCall, start_chat
 from aiapi.events import ContentDelta, Done, ErrorEvent
 from aiapi.openai_api import api_caller
-from aiapi.openai_render import error_payload
 from aiapi.wire import sse
+from aiapi.wire.openai_chat import error_payload
 from aiapi.wire.openai_completions import (
     ChunkWriter,
     CompletionsInput,
@@ -66,8 +67,7 @@ async def completions(request: HttpRequest) -> HttpResponse:
         return response
     try:
         for call in calls:
-            async for _ in call.events():
-                pass
+            await call.run()
             if call.error is not None:
                 break
     except BaseException:
@@ -113,9 +113,9 @@ async def _settle(calls: list[ChatCall], *, cancelled: bool = False) -> None:
 async def _streamed(calls: list[ChatCall]) -> AsyncIterator[tuple[int, object]]:
     try:
         for index, call in enumerate(calls):
-            async for event in call.events():
-                yield index, event
-            await call.finish()
+            async with contextlib.aclosing(call.settled_events()) as events:
+                async for event in events:
+                    yield index, event
             if call.error is not None:
                 break
     except BaseException:

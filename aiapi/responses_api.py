@@ -4,6 +4,7 @@ call the chat service and the store, and render (aiapi/wire/openai_responses.py)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -16,7 +17,6 @@ from aiapi.chat_input import bad
 from aiapi.chat_service import ChatCall, start_chat
 from aiapi.events import Done, ErrorEvent
 from aiapi.openai_api import api_caller
-from aiapi.openai_render import error_payload
 from aiapi.stored_responses import (
     continued_context,
     stored_response_delete,
@@ -24,6 +24,7 @@ from aiapi.stored_responses import (
     stored_response_save,
 )
 from aiapi.wire import sse
+from aiapi.wire.openai_chat import error_payload
 from aiapi.wire.openai_responses import (
     ResponsesInput,
     ResponseWriter,
@@ -119,17 +120,13 @@ def _keeper(user_id: int, parsed: ResponsesInput, context: list[dict]):
 async def _streamed(call: ChatCall, writer: ResponseWriter, keep) -> AsyncIterator[tuple]:
     """(internal event, its SSE bytes) pairs; the response is stored before its final event
     goes out, so a client may fetch it as soon as it has read `response.completed`. Settled
-    at the end, or for what was generated when the client went away."""
-    try:
-        async for event in call.events():
+    by the call's own settled_events (closed with this, should the client go away)."""
+    async with contextlib.aclosing(call.settled_events()) as events:
+        async for event in events:
             rendered = b"".join(sse_event(e) for e in writer.feed(event))
             if isinstance(event, Done) and keep is not None:
                 await keep(writer.response())
             yield event, rendered
-    except BaseException:
-        await call.finish(cancelled=True)
-        raise
-    await call.finish()
 
 
 def _rendered(item: tuple) -> bytes:

@@ -523,3 +523,20 @@ def test_deleting_my_account_deletes_my_stored_responses_and_my_export_has_them(
 
     assert erased["chat: stored responses"] == 1
     assert not StoredResponse.objects.filter(owner=carol).exists()
+
+
+def test_a_client_that_hangs_up_mid_stream_pays_once_for_what_was_generated(http, carol):
+    body = {"model": "slow-stream", "input": "a long story", "stream": True}
+    with http.stream("POST", "/v1/responses", json=body) as response:
+        request_id = response.headers["x-request-id"]
+        deltas = 0
+        for line in response.iter_lines():
+            deltas += line.startswith("data: ") and '"response.output_text.delta"' in line
+            if deltas == 5:
+                break  # and hang up
+
+    record = wait_for_record(request_id)
+    assert record.status == "cancelled" and 5 <= record.completion_tokens < 400
+    assert UsageRecord.objects.filter(request_id=request_id).count() == 1
+    assert balance_of(user=carol) == Decimal(10) - record.cost == ledger_sum(user=carol)
+    assert not StoredResponse.objects.exists()  # never completed, so never stored
