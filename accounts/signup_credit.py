@@ -1,10 +1,11 @@
-"""The credit a new account starts with (CHUK_SIGNUP_CREDIT_USD), granted through the ledger
-once per user when they sign up in the web app."""
+"""The credit a new account starts with, granted through the ledger once per user when they sign
+up in the web app: CHUK_SIGNUP_CREDIT_USD, and the Free plan's allowance for this month."""
 
 from allauth.account.signals import user_signed_up
 from django.conf import settings
 from django.dispatch import receiver
 
+from billing.allowances import free_allowance_grant
 from billing.ledger import credit_grant
 
 
@@ -17,3 +18,4 @@ def grant_signup_credit(sender, request, user, **kwargs) -> None:
             description="Welcome credit",
             reference=f"signup:{user.pk}",  # once, however often the signal fires
         )
+    free_allowance_grant(user_id=user.pk)

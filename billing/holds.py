@@ -8,10 +8,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from billing import credit_leases
+from billing.allowances import free_allowance_grant
 from billing.credit_leases import Hold
 from billing.metering import areserve
 from billing.models import ZERO
 from billing.process_keeper import process_id
+from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
 
 
@@ -37,12 +39,22 @@ async def hold_credit(
             # The lease could not grow: what it holds spare goes back, and the request tries
             # a hold of its own against everything not held by a request.
             await credit_leases.give_back_spare(user_id=user_id)
-    await areserve(
-        user_id=user_id,
-        api_key_id=api_key_id,
-        request_id=request_id,
-        amount=amount,
-        api_key_limit=api_key_limit,
-        owner=process_id(),
-    )
+    reservation = {
+        "user_id": user_id,
+        "api_key_id": api_key_id,
+        "request_id": request_id,
+        "amount": amount,
+        "api_key_limit": api_key_limit,
+        "owner": process_id(),
+    }
+    try:
+        await areserve(**reservation)
+    except ApiError as refused:
+        # Out of credit on the first request of a month: the Free plan's allowance for it is
+        # granted now (nothing is asked while the balance suffices), then the hold again.
+        if refused.code != "insufficient_credits":
+            raise
+        if await db_call(free_allowance_grant, user_id=user_id) is None:
+            raise
+        await areserve(**reservation)
     return Hold(amount=amount)

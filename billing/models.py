@@ -123,7 +123,8 @@ class Plan(models.Model):
     name = models.CharField(max_length=80)
     # Shown on the plans list; what Stripe charges is the price behind `stripe_price_id`.
     monthly_price = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
-    # Credit granted once per paid invoice of a subscription to this plan.
+    # Credit granted once per paid invoice of a subscription to this plan; for Free (sold by no
+    # invoice), once per calendar month to each user on it (billing/allowances.py).
     monthly_allowance = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
     # Empty for plans that are not sold (Free). STRIPE_PRICE_IDS in the environment wins, so
     # test-mode and live-mode deployments each pair their keys with their own prices.

@@ -17,8 +17,9 @@ from aiapi.conversation_selectors import conversation_get, conversation_list, co
 from aiapi.models import AiModel
 from aiapi.openai_render import model_payload
 from aiapi.selectors import active_catalogue, model_list
+from billing.allowances import free_allowance_grant
 from billing.api import plan_payload
-from billing.entitlements import entitlements_for
+from billing.entitlements import FREE_PLAN_SLUG, entitlements_for
 from billing.models import Plan
 from billing.money import format_usd
 from billing.selectors import balance_of, held_of, plan_list
@@ -62,6 +63,8 @@ def conversation(request, conversation_id: int):
 def _account(user) -> dict:
     """Plan and credit, as GET /v1/user/status has them: the sidebar and account pages show
     them from the first paint."""
+    # A person's first page of a month brings their Free allowance for it (once a month).
+    free_allowance_grant(user_id=user.pk)
     entitlements = entitlements_for(user_id=user.pk)
     plan = Plan.objects.filter(slug=entitlements.plan_slug).first()
     return {
@@ -70,6 +73,13 @@ def _account(user) -> dict:
         "premiumModels": entitlements.premium_models,
         "balance": format_usd(balance_of(user=user)),
         "held": format_usd(held_of(user=user)),
+        # What this deployment lets a person do when they are refused: buy (Stripe is set up)
+        # or ask someone (static/app/refusals.js words it).
+        "canBuy": bool(settings.STRIPE_SECRET_KEY),
+        "support": settings.SUPPORT_CONTACT,
+        "freeAllowance": format_usd(plan.monthly_allowance)
+        if plan is not None and plan.slug == FREE_PLAN_SLUG
+        else "0",
     }
 
 

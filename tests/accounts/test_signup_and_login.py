@@ -79,19 +79,22 @@ def test_a_new_account_starts_with_the_signup_credit(client, settings):
         {"email": "erin@example.com", "password1": PASSWORD, "password2": PASSWORD},
     )
     user = User.objects.get()
-    assert balance_of(user=user) == Decimal("2.50")
-    entry = LedgerEntry.objects.get(account__user=user)
-    assert (entry.kind, entry.reference) == ("grant", f"signup:{user.pk}")
+    # The welcome credit, beside the Free plan's allowance for this month.
+    assert balance_of(user=user) == Decimal("2.50") + Decimal("0.50")
+    entry = LedgerEntry.objects.get(account__user=user, kind="grant")
+    assert entry.reference == f"signup:{user.pk}"
 
 
-def test_without_a_signup_credit_a_new_account_starts_at_zero(client):
+def test_without_a_signup_credit_a_new_account_starts_with_the_free_allowance_alone(client):
+    from billing.models import Plan
     from billing.selectors import balance_of
 
     client.post(
         "/accounts/signup/",
         {"email": "erin@example.com", "password1": PASSWORD, "password2": PASSWORD},
     )
-    assert balance_of(user=User.objects.get()) == 0
+    free = Plan.objects.get(slug="free")
+    assert balance_of(user=User.objects.get()) == free.monthly_allowance
 
 
 def test_with_mandatory_verification_sign_up_does_not_tell_who_has_an_account(
