@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.api_keys import api_key_revoke
+from accounts.model_allow_list import active_model_ids, clean_allowed_models
 from accounts.models import ApiKey, User
 
 
@@ -26,8 +28,42 @@ class UserAdmin(DjangoUserAdmin):
             user_deactivate(user=obj)
 
 
+class ApiKeyForm(forms.ModelForm):
+    """The allow-list as checkboxes of the active catalogue's models; none ticked: every model."""
+
+    allowed_models = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick none to let this key use every model its owner's plan has.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["allowed_models"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        active = active_model_ids()
+        # A stored id whose model was since deactivated stays visible, so it can be unticked.
+        stored = [m for m in (self.instance.allowed_models or []) if m not in active]
+        self.fields["allowed_models"].choices = [(m, m) for m in sorted(active)] + [
+            (m, f"{m} (not active)") for m in stored
+        ]
+
+    def clean_allowed_models(self):
+        chosen = self.cleaned_data.get("allowed_models") or []
+        keep = set(self.instance.allowed_models or [])
+        try:
+            return clean_allowed_models(
+                model_ids=list(chosen), known_ids=[*active_model_ids(), *keep]
+            )
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
     list_display = ["prefix", "name", "user", "created_at", "last_used_at", "expires_at", "revoked"]
     list_filter = ["revoked"]
     search_fields = ["prefix", "name", "user__email"]
@@ -61,7 +97,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Models this key may use", {"fields": ["allowed_models"]}),
     ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The cached principal carries the key's limits and allow-list: drop it here at once.
+        from accounts.authentication import forget_cached_key
+
+        forget_cached_key(obj.hashed_key)
+
     readonly_fields = ["user", "prefix", "created_at", "last_used_at", "revoked", "revoked_at"]
     actions = ["revoke_keys"]
 

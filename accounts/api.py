@@ -14,9 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.account_deletion import account_delete
-from accounts.api_keys import api_key_create, api_key_rename, api_key_revoke
+from accounts.api_keys import api_key_create, api_key_revoke, api_key_update
 from accounts.authentication import KeyPrincipal
 from accounts.data_exports import data_export_request, data_export_take
+from accounts.model_allow_list import active_model_ids, clean_allowed_models
 from accounts.models import ApiKey, DataExport
 from accounts.rate_limits import rate_status
 from accounts.selectors import (
@@ -110,7 +111,21 @@ def key_payload(api_key: ApiKey) -> dict:
         "monthlySpendLimit": (
             money(api_key.monthly_spend_limit) if api_key.monthly_spend_limit is not None else None
         ),
+        "allowedModels": list(api_key.allowed_models or []),
     }
+
+
+class AllowedModelsField(serializers.Field):
+    """A list of public model ids of the active catalogue; null or [] allows every model."""
+
+    def to_internal_value(self, data):
+        try:
+            return clean_allowed_models(model_ids=data, known_ids=active_model_ids())
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+    def to_representation(self, value):
+        return value
 
 
 class ApiKeyListApi(SessionOnly, APIView):
@@ -120,6 +135,7 @@ class ApiKeyListApi(SessionOnly, APIView):
         monthly_spend_limit = serializers.DecimalField(
             max_digits=14, decimal_places=4, required=False, allow_null=True, min_value=Decimal(0)
         )
+        allowed_models = AllowedModelsField(required=False, allow_null=True)
 
         def validate_expires_at(self, value):
             from django.utils import timezone
@@ -145,14 +161,16 @@ class ApiKeyListApi(SessionOnly, APIView):
             name=data.validated_data["name"].strip(),
             expires_at=data.validated_data.get("expires_at"),
             monthly_spend_limit=data.validated_data.get("monthly_spend_limit"),
+            allowed_models=data.validated_data.get("allowed_models"),
         )
         # The only time the plaintext is ever shown.
         return Response({**key_payload(api_key), "key": plaintext}, status=201)
 
 
 class ApiKeyDetailApi(SessionOnly, APIView):
-    class RenameSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100, allow_blank=False)
+    class UpdateSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, allow_blank=False, required=False)
+        allowed_models = AllowedModelsField(required=False, allow_null=True)
 
     def _key(self, request, key_id: int) -> ApiKey:
         api_key = api_key_list(user=request.user).filter(pk=key_id).first()
@@ -161,10 +179,16 @@ class ApiKeyDetailApi(SessionOnly, APIView):
         return api_key
 
     def patch(self, request, key_id: int):
-        data = self.RenameSerializer(data=request.data)
+        data = self.UpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        api_key = api_key_rename(
-            api_key=self._key(request, key_id), name=data.validated_data["name"].strip()
+        name = data.validated_data.get("name")
+        allowed = None  # not sent: unchanged; null or []: every model
+        if "allowed_models" in data.validated_data:
+            allowed = data.validated_data["allowed_models"] or []
+        api_key = api_key_update(
+            api_key=self._key(request, key_id),
+            name=name.strip() if name is not None else None,
+            allowed_models=allowed,
         )
         return Response(key_payload(api_key))
 

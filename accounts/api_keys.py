@@ -32,6 +32,7 @@ def api_key_create(
     name: str = "default",
     expires_at: datetime | None = None,
     monthly_spend_limit: Decimal | None = None,
+    allowed_models: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns the key row and its plaintext, which is never available again."""
     plaintext = KEY_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
@@ -42,13 +43,29 @@ def api_key_create(
         hashed_key=hash_key(plaintext),
         expires_at=expires_at,
         monthly_spend_limit=monthly_spend_limit,
+        allowed_models=allowed_models or [],
     )
     return api_key, plaintext
 
 
-def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
-    api_key.name = name[:100]
-    api_key.save(update_fields=["name"])
+def api_key_update(
+    *, api_key: ApiKey, name: str | None = None, allowed_models: list[str] | None = None
+) -> ApiKey:
+    """Renames and/or sets the model allow-list (validated by the caller; [] allows every
+    model). The key's cached principal in this process is dropped at once; others see the
+    change within API_KEY_CACHE_SECONDS."""
+    from accounts.authentication import forget_cached_key
+
+    fields = []
+    if name is not None:
+        api_key.name = name[:100]
+        fields.append("name")
+    if allowed_models is not None:
+        api_key.allowed_models = allowed_models
+        fields.append("allowed_models")
+    if fields:
+        api_key.save(update_fields=fields)
+        forget_cached_key(api_key.hashed_key)
     return api_key
 
 

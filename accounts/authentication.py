@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
 from accounts.api_keys import hash_key, is_well_formed
+from accounts.model_allow_list import as_frozen
 from accounts.models import RATE_LIMIT_FIELDS, ApiKey, User
 from chukchat import log_context
 from chukchat.db_threads import db_call
@@ -37,6 +38,7 @@ class KeyPrincipal:
     monthly_spend_limit: Decimal | None
     user: User
     rate_overrides: dict[str, int]  # this key's own rate limits, by field name
+    allowed_models: frozenset[str] | None = None  # public ids; None: every model
 
 
 # hash -> (monotonic deadline, principal or None for "unknown/revoked")
@@ -116,6 +118,7 @@ def _load(hashed: str) -> KeyPrincipal | None:
                 for name in fields
                 if name and getattr(api_key, name) is not None
             },
+            allowed_models=as_frozen(api_key.allowed_models),
         )
         now = timezone.now()
         if api_key.last_used_at is None or api_key.last_used_at < now - _LAST_USED_GRANULARITY:

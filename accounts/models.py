@@ -81,6 +81,9 @@ class ApiKey(models.Model):
     image_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     convert_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Public model ids this key may use; empty means every model the owner's plan has
+    # (accounts/model_allow_list.py).
+    allowed_models = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

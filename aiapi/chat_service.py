@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from accounts.model_allow_list import require_model_allowed
 from accounts.rate_limits import RateCheck, arate_check, arate_count_tokens
 from aiapi.chat_input import has_images
 from aiapi.events import (
@@ -62,6 +63,7 @@ class Caller:
     api_key_id: int | None = None
     api_key_limit: Decimal | None = None
     rate_overrides: dict[str, int] = field(default_factory=dict)  # the key's own rate limits
+    allowed_models: frozenset[str] | None = None  # the key's allow-list; None: every model
 
     @classmethod
     def of_key(cls, principal) -> Caller:
@@ -70,6 +72,7 @@ class Caller:
             api_key_id=principal.key_id,
             api_key_limit=principal.monthly_spend_limit,
             rate_overrides=principal.rate_overrides,
+            allowed_models=principal.allowed_models,
         )
 
 
@@ -356,6 +359,8 @@ async def start_chat(
 ) -> ChatCall:
     """Everything that can refuse a call happens here, before any provider is asked.
     `rate_category` None is for calls the platform makes on the user's behalf (titles)."""
+    # First: a model the key may not use costs the caller nothing, not even a request's rate.
+    require_model_allowed(allowed_models=caller.allowed_models, model_id=model_id)
     rate = RateCheck(headers={})
     if rate_category is not None:
         rate = await arate_check(

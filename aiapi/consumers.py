@@ -275,10 +275,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             if self.token is not None:
                 try:
-                    await aauthenticate_api_key(self.token)
+                    principal = await aauthenticate_api_key(self.token)
                 except ApiError:
                     active = await auser_is_active(self.caller.user_id)
                     return KEY_REVOKED if active else ACCOUNT_CLOSED
+                # The key's limits and model allow-list may have changed meanwhile.
+                self.caller = Caller.of_key(principal)
                 return None
             return None if await auser_is_active(self.caller.user_id) else ACCOUNT_CLOSED
         except Exception:

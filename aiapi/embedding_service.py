@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from accounts.model_allow_list import require_model_allowed
 from aiapi.chat_service import Caller, new_request_id, resolve_model
 from aiapi.models import AiModel
 from aiapi.providers.base import EmbeddingRequest
@@ -82,6 +83,7 @@ class EmbeddingOutcome:
 async def run_embeddings(
     *, caller: Caller, model_id: str, request: EmbeddingRequest
 ) -> EmbeddingOutcome:
+    require_model_allowed(allowed_models=caller.allowed_models, model_id=model_id)
     model = await resolve_model(model_id, kind=AiModel.Kind.EMBEDDING)
     await require_model_access(user_id=caller.user_id, model=model)
     prices = Prices.of(model)

@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.authentication import aauthenticate_api_key, has_key_header, request_api_key
+from accounts.model_allow_list import allowed_subset, require_model_allowed
 from accounts.rate_limits import arate_limit_request
 from aiapi.chat_input import parse_chat_input
 from aiapi.chat_service import Caller, ChatCall, start_chat
@@ -60,16 +61,19 @@ def _headers(response: HttpResponse, call_or_id, cost=None) -> HttpResponse:
 
 @require_GET
 async def models_list(request: HttpRequest) -> HttpResponse:
-    await arate_limit_request(request, caller=await api_caller(request, allow_session=True))
-    catalogue = await aactive_catalogue()
-    return json_response(
-        {"object": "list", "data": [model_payload(m) for m in model_list(catalogue)]}
+    caller = await api_caller(request, allow_session=True)
+    await arate_limit_request(request, caller=caller)
+    models = allowed_subset(
+        allowed_models=caller.allowed_models, models=model_list(await aactive_catalogue())
     )
+    return json_response({"object": "list", "data": [model_payload(m) for m in models]})
 
 
 @require_GET
 async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
-    await arate_limit_request(request, caller=await api_caller(request, allow_session=True))
+    caller = await api_caller(request, allow_session=True)
+    await arate_limit_request(request, caller=caller)
+    require_model_allowed(allowed_models=caller.allowed_models, model_id=model_id)
     model = (await aactive_catalogue()).models.get(model_id)
     if model is None:
         raise ApiError(

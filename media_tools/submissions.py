@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from accounts.model_allow_list import require_model_allowed
 from accounts.rate_limits import arate_limit_request
 from aiapi.chat_service import Caller, resolve_model
 from aiapi.models import AiModel
@@ -38,6 +39,7 @@ async def submit_transcription(
     if not openai_form:
         del params["response_format"]
         params["timestamps"] = True
+    require_model_allowed(allowed_models=caller.allowed_models, model_id=model_id)
     model = await resolve_model(model_id, kind=AiModel.Kind.TRANSCRIPTION)
     upload, file_type = audio_upload(files, limits=limits)
     return await db_call(
@@ -65,6 +67,7 @@ async def submit_images(
     model_id, params = image_params(
         parse_json_body(request), limits=limits, with_response_format=with_response_format
     )
+    require_model_allowed(allowed_models=caller.allowed_models, model_id=model_id)
     model = await resolve_model(model_id, kind=AiModel.Kind.IMAGE)
     return await db_call(
         job_create,
