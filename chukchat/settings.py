@@ -55,6 +55,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# Browser pages on these origins may call /v1 and /api/v1 (chukchat/cors.py): exact origins
+# ("https://app.example.com"), or "*" for any; empty sends no CORS headers at all.
+CORS_ALLOWED_ORIGINS = [o.rstrip("/").lower() for o in env_list("CHUK_CORS_ALLOWED_ORIGINS")]
 SITE_URL = env("CHUK_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
