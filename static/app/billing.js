@@ -120,6 +120,16 @@ function renderPlans() {
         button.textContent = `Switch to ${plan.name}`;
         button.addEventListener("click", () => goTo("/v1/billing/checkout", { plan: plan.id }, planStatus, button));
         card.append(button);
+        if (!state.configured) {
+          // Payments are not set up: the button is there, disabled, with the reason.
+          button.disabled = true;
+          const why = document.createElement("p");
+          why.className = "plan-why";
+          why.id = `plan-why-${plan.id}`;
+          why.textContent = "Changing plan needs payments, which are not set up on this site.";
+          button.setAttribute("aria-describedby", why.id);
+          card.append(why);
+        }
       }
       return card;
     }),

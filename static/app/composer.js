@@ -8,6 +8,7 @@
 import { filesIn, IMAGE_TYPES, imageAttachment, isImage } from "./attachments.js";
 import { DOCUMENT_ACCEPT } from "./documents.js";
 import { icon, iconButton } from "./icons.js";
+import { refusalText } from "./refusals.js";
 
 export class Composer {
   constructor({ form, dropZone, onSend, onStop, onImage, convert }) {
@@ -197,7 +198,7 @@ export class Composer {
     } catch (error) {
       if (!this.documents.includes(item)) return; // removed meanwhile
       this.documents.splice(this.documents.indexOf(item), 1);
-      this.say(`${item.name} could not be converted: ${error.message}`, "error");
+      this.say(`${item.name} could not be converted. ${refusalText(error.code, error.message)}`, "error");
     }
     this.renderAttachments();
   }

@@ -7,7 +7,7 @@
 import { money } from "./format.js";
 import { icon } from "./icons.js";
 import { jobResult, sameSite, submitJob, watchJob } from "./jobs.js";
-import { failureAction } from "./thread.js";
+import { showFailure } from "./refusals.js";
 
 const SIZES = [
   ["1024x1024", "Square"],
@@ -90,9 +90,7 @@ class ImageCard {
     this.root.removeAttribute("aria-busy");
     this.status.hidden = true;
     this.frame.hidden = true;
-    this.error.replaceChildren(element("span", "", error.message));
-    const next = failureAction(error.code, error.retryAfter);
-    if (next) this.error.append(" ", next);
+    showFailure(this.error, error);
     this.error.hidden = false;
   }
 }

@@ -47,6 +47,7 @@ const picker = new ModelPicker({
   models: state.models,
   fallback: state.defaultModel,
   premium: state.account.premiumModels,
+  canBuy: state.account.canBuy,
   onChange: (model) => composer.setModel(model),
 });
 composer.setModel(picker.current);

@@ -19,7 +19,8 @@ function badge(kind, label, iconName) {
 }
 
 export class ModelPicker {
-  constructor({ root, models, fallback, premium = true, onChange }) {
+  constructor({ root, models, fallback, premium = true, canBuy = true, onChange }) {
+    this.canBuy = canBuy; // payments set up: a locked model leads to the plan page
     this.button = root.querySelector("#model-button");
     this.list = root.querySelector("#model-list");
     this.name = root.querySelector("[data-model-name]");
@@ -90,7 +91,14 @@ export class ModelPicker {
         `${pricePerMillion(pricing.input_per_million_tokens)} in · ` +
         `${pricePerMillion(pricing.output_per_million_tokens)} out per 1M tokens`;
       option.append(head, price);
-      if (!this.allowed(model)) {
+      if (!this.allowed(model) && !this.canBuy) {
+        option.setAttribute("aria-disabled", "true");
+        option.classList.add("locked");
+        const why = document.createElement("span");
+        why.className = "option-why";
+        why.textContent = "Not on your plan. Ask the operator of this site for access.";
+        option.append(why);
+      } else if (!this.allowed(model)) {
         option.setAttribute("aria-disabled", "true");
         option.classList.add("locked");
         const upgrade = document.createElement("a");
@@ -134,7 +142,7 @@ export class ModelPicker {
 
   choose(id) {
     if (this.find(id) && !this.usable(id)) {
-      location.assign(UPGRADE_URL); // the plan page, where it can be unlocked
+      if (this.canBuy) location.assign(UPGRADE_URL); // the plan page, where it can be unlocked
       return;
     }
     this.close();

@@ -9,6 +9,7 @@ import { documentsOf, isDocumentPart } from "./documents.js";
 import { renderMarkdown } from "./markdown.js";
 import { money, tokens } from "./format.js";
 import { icon, iconButton } from "./icons.js";
+import { showFailure } from "./refusals.js";
 
 // The message's own words: its text parts, without the documents attached to it.
 export function textOf(content) {
@@ -43,34 +44,6 @@ function element(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
-}
-
-function link(href, text, className = "error-action") {
-  const anchor = element("a", className, text);
-  anchor.href = href;
-  return anchor;
-}
-
-// What an error lets the reader do: buy credit, upgrade, or wait (counted down).
-export function failureAction(code, retryAfter) {
-  if (code === "insufficient_credits") return link("/billing#credits", "Buy credits");
-  if (code === "model_requires_upgrade") return link("/billing", "Upgrade your plan");
-  if (code === "rate_limit_exceeded" && Number.isFinite(retryAfter)) {
-    const wait = element("span", "retry-after");
-    const until = Date.now() + retryAfter * 1000;
-    const tick = () => {
-      const left = Math.ceil((until - Date.now()) / 1000);
-      if (left <= 0) {
-        wait.textContent = "You can send again now.";
-        return;
-      }
-      wait.textContent = `You can send again in ${left} s.`;
-      setTimeout(tick, 1000);
-    };
-    tick();
-    return wait;
-  }
-  return null;
 }
 
 class UserMessage {
@@ -324,9 +297,7 @@ class AssistantMessage {
     this.root.removeAttribute("aria-busy");
     this.root.classList.remove("streaming");
     this.setStatus("");
-    this.error.replaceChildren(element("span", "", message));
-    const next = failureAction(code, retryAfter);
-    if (next) this.error.append(" ", next);
+    showFailure(this.error, { message, code, retryAfter });
     this.error.hidden = false;
     this.footer.hidden = false;
     this.render();

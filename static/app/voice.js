@@ -4,6 +4,7 @@
 // recording throws the recording away.
 
 import { jobResult, submitJob, watchJob } from "./jobs.js";
+import { refusalText } from "./refusals.js";
 
 const TYPES = ["audio/webm;codecs=opus", "audio/webm", "audio/ogg;codecs=opus", "audio/mp4"];
 const EXTENSIONS = { "audio/webm": "webm", "audio/ogg": "ogg", "audio/mp4": "m4a" };
@@ -128,7 +129,7 @@ export class VoiceInput {
         this.say("No speech was heard in the recording.", "error");
       }
     } catch (error) {
-      this.say(`The recording could not be transcribed: ${error.message}`, "error");
+      this.say(`The recording could not be transcribed. ${refusalText(error.code, error.message)}`, "error");
     } finally {
       this.working = false;
       this.button.disabled = false;

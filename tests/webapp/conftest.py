@@ -209,6 +209,15 @@ def media_root(tmp_path, settings) -> Path:
 
 
 @pytest.fixture
+def no_free_allowance(transactional_db):
+    """The Free plan grants nothing this month (its allowance set to $0 in admin): for stories
+    of a person who has run out of credit."""
+    from billing.models import Plan
+
+    Plan.objects.update_or_create(slug="free", defaults={"name": "Free", "monthly_allowance": 0})
+
+
+@pytest.fixture
 def erin(transactional_db):
     """A user with $10 of credit."""
     user = UserFactory(email="erin@example.com")

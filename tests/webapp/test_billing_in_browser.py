@@ -137,12 +137,22 @@ def test_coming_back_from_a_cancelled_checkout_says_nothing_was_charged(browsing
     expect(page).to_have_url(re.compile(r"/billing$"))
 
 
-def test_without_stripe_the_page_says_payments_are_not_set_up(browsing, erin, settings):
+def test_without_stripe_billing_actions_are_disabled_with_the_reason_and_who_to_ask(
+    browsing, erin, settings
+):
     settings.STRIPE_SECRET_KEY = ""
+    settings.SUPPORT_CONTACT = "help@chuk.example"
     page = browsing.page(user=erin)
     visit(page, "/billing")
-    expect(page.locator("#billing-off")).to_contain_text("Payments are not set up on this server")
-    page.get_by_role("button", name="Buy credits").click()
-    expect(page.locator("#topup-status")).to_have_text("Payments are not set up on this server.")
-    page.get_by_role("button", name="Manage billing").click()
-    expect(page.locator("#portal-status")).to_have_text("Payments are not set up on this server.")
+    off = page.locator("#billing-off")
+    expect(off).to_contain_text("Payments are not set up on this site")
+    expect(off).to_contain_text("Ask the operator of this site for credit: help@chuk.example.")
+    expect(off.get_by_role("link", name="help@chuk.example")).to_have_attribute(
+        "href", "mailto:help@chuk.example"
+    )
+    for name in ("Buy credits", "Manage billing", "Refresh from Stripe", "$20"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_disabled()
+    expect(page.get_by_label("Amount in USD")).to_be_disabled()
+    expect(page.locator("[data-billing-off]").first).to_have_text(
+        "Buying credits needs payments, which are not set up on this site."
+    )

@@ -293,13 +293,15 @@ def test_code_in_an_answer_is_highlighted_and_copied_with_one_click(browsing, er
 
 
 def test_a_user_without_credit_is_told_so_in_the_chat_with_a_way_to_buy_some(
-    browsing, alice, catalogue
+    browsing, alice, catalogue, no_free_allowance, settings
 ):
+    settings.STRIPE_SECRET_KEY = "sk_test_payments_are_set_up"
     page = browsing.page(user=alice)
     page.goto("/")
     ask(page, "Hello?")
     error = last_answer(page).get_by_role("alert")
-    expect(error).to_contain_text("Your credit balance cannot cover this request")
+    expect(error).to_contain_text("Your credit has run out for this request.")
+    expect(error).not_to_contain_text("max_tokens")
     expect(page.get_by_role("button", name="Send")).to_be_visible()
     error.get_by_role("link", name="Buy credits").click()
     expect(page).to_have_url(re.compile(r"/billing#credits$"))

@@ -217,8 +217,9 @@ def test_image_mode_creates_a_picture_and_shows_it_with_its_cost(browsing, erin,
 
 
 def test_an_image_the_balance_cannot_cover_says_so_with_a_way_to_buy_credits(
-    browsing, alice, catalogue, media_root
+    browsing, alice, catalogue, media_root, no_free_allowance, settings
 ):
+    settings.STRIPE_SECRET_KEY = "sk_test_payments_are_set_up"
     page = browsing.page(user=alice)
     page.goto("/")
     page.get_by_role("button", name="Create an image").click()

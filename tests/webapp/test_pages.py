@@ -142,7 +142,9 @@ def test_the_account_pages_ask_a_visitor_to_log_in_first(client, path):
 
 def test_the_account_pages_show_the_plan_and_balance_and_link_each_other(client, alice):
     from billing.ledger import credit_grant
+    from billing.models import Plan
 
+    Plan.objects.filter(slug="free").update(monthly_allowance=0)  # her balance is this credit
     credit_grant(user=alice, amount=Decimal("12.3456"), description="test credit")
     client.force_login(alice)
     for path in ("/usage", "/keys", "/billing", "/settings"):
@@ -174,7 +176,7 @@ def test_the_billing_page_says_plainly_when_payments_are_not_set_up(client, alic
     settings.STRIPE_SECRET_KEY = ""
     client.force_login(alice)
     response = client.get("/billing")
-    assert "Payments are not set up on this server" in response.content.decode()
+    assert "Payments are not set up on this site" in response.content.decode()
     state = page_state(response)
     assert state["configured"] is False
     assert state["topup"] == {"min": "5", "max": "500"}

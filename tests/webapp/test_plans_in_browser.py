@@ -44,8 +44,9 @@ def plans(transactional_db):
 
 
 def test_on_free_a_premium_model_is_locked_with_a_way_to_upgrade(
-    browsing, erin, premium_model, plans
+    browsing, erin, premium_model, plans, settings
 ):
+    settings.STRIPE_SECRET_KEY = "sk_test_payments_are_set_up"
     page = browsing.page(user=erin)
     page.goto("/")
     page.get_by_role("button", name="Model:").click()
@@ -94,7 +95,7 @@ def test_past_the_rate_limit_an_answer_says_when_to_send_again(
     ask(page, "Second question, too soon")
 
     error = last_answer(page).get_by_role("alert")
-    expect(error).to_contain_text("Rate limit reached for chat requests.")
+    expect(error).to_contain_text("You are sending faster than your plan allows.")
     expect(error.locator(".retry-after")).to_have_text(
         re.compile(r"^You can send again in \d+ s\.$")
     )
