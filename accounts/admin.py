@@ -1,10 +1,12 @@
+from allauth.account import admin as allauth_admin
+from allauth.account.models import EmailAddress
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.api_keys import api_key_revoke
 from accounts.model_allow_list import active_model_ids, clean_allowed_models
-from accounts.models import ApiKey, User
+from accounts.models import AccountEmailAddress, ApiKey, User
 
 
 @admin.register(User)
@@ -120,3 +122,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key=api_key)
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+# allauth's addresses under Accounts, beside the users they belong to (allauth's admin is
+# imported above so that its registration has run before it is undone here).
+admin.site.unregister(EmailAddress)
+admin.site.register(AccountEmailAddress, allauth_admin.EmailAddressAdmin)

@@ -1,3 +1,4 @@
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
@@ -140,3 +141,13 @@ class UserSession(AbstractBaseSession):
 
     class Meta:
         db_table = "accounts_session"
+
+
+class AccountEmailAddress(EmailAddress):
+    """allauth's email addresses, shown in admin under Accounts with the users and keys (as
+    allauth's own model they had a second "Accounts" section to themselves)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "email address"
+        verbose_name_plural = "email addresses"

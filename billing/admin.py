@@ -1,9 +1,15 @@
+from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils import timezone
 
+from billing import operator_reports
 from billing.entitlements import entitlements_changed
 from billing.ledger import ledger_post
 from billing.models import (
@@ -185,6 +191,40 @@ class KeySpendAdmin(ReadOnlyAdmin):
     list_filter = ["month"]
 
 
+class _BusiestFilter(admin.SimpleListFilter):
+    """The 20 that made the most requests in the last 30 days, to pick one (search by email
+    finds the others)."""
+
+    field = ""
+
+    def lookups(self, request, model_admin):
+        since = timezone.now() - timedelta(days=30)
+        busiest = (
+            UsageRecord.objects.filter(created_at__gte=since, **{f"{self.field}__isnull": False})
+            .values(self.field, self.label_field)
+            .annotate(n=Count("id"))
+            .order_by("-n")[:20]
+        )
+        return [(str(row[self.field]), row[self.label_field]) for row in busiest]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(**{self.field: int(self.value())})
+        return queryset
+
+
+class BusiestUserFilter(_BusiestFilter):
+    title = "user"
+    parameter_name = "user"
+    field, label_field = "user_id", "user__email"
+
+
+class BusiestKeyFilter(_BusiestFilter):
+    title = "API key"
+    parameter_name = "key"
+    field, label_field = "api_key_id", "api_key__prefix"
+
+
 class DiscrepancyFilter(admin.SimpleListFilter):
     """Requests whose usage went past their hold: a provider over-reporting, or generating
     past max_tokens. Charged the hold; the rest is the discrepancy."""
@@ -218,9 +258,50 @@ class UsageRecordAdmin(ReadOnlyAdmin):
         "discrepancy",
         "status",
     ]
-    list_filter = [DiscrepancyFilter, "status", "endpoint", "provider"]
+    list_filter = [
+        DiscrepancyFilter, BusiestUserFilter, BusiestKeyFilter, "status", "endpoint", "model",
+        "provider", "tokens_estimated",
+    ]  # fmt: skip
     search_fields = ["request_id", "user__email", "model"]
     date_hierarchy = "created_at"
+    change_list_template = "admin/billing/usagerecord/change_list.html"
+
+    def get_urls(self):
+        reports = [
+            path("spend/", self.admin_site.admin_view(self.spend_view), name="billing_spend"),
+            path(
+                "providers/",
+                self.admin_site.admin_view(self.provider_health_view),
+                name="billing_provider_health",
+            ),
+        ]
+        return reports + super().get_urls()
+
+    def _report(self, request, template: str, **context):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return render(
+            request,
+            template,
+            {**self.admin_site.each_context(request), "opts": self.model._meta, **context},
+        )
+
+    def spend_view(self, request):
+        return self._report(
+            request,
+            "admin/billing/spend.html",
+            title="Spend by day",
+            by_model=operator_reports.spend_by_day(by="model"),
+            by_provider=operator_reports.spend_by_day(by="provider"),
+        )
+
+    def provider_health_view(self, request):
+        return self._report(
+            request,
+            "admin/billing/provider_health.html",
+            title="Provider health, last hour",
+            providers=operator_reports.provider_health(),
+        )
 
 
 @admin.register(ServerProcess)
