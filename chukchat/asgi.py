@@ -20,6 +20,7 @@ django_application = get_asgi_application()
 
 from chukchat import api_handler, draining, log_redaction, request_gate  # noqa: E402
 from chukchat.api_handler import ApiASGIHandler, has_api_key  # noqa: E402
+from chukchat.cors import CorsMiddleware  # noqa: E402
 from chukchat.routing import websocket_urlpatterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ async def lifespan(scope, receive, send):
 
 application = ProtocolTypeRouter(
     {
-        "http": http_application,
+        # CORS outside everything: a preflight is answered before the gate (chukchat/cors.py).
+        "http": CorsMiddleware(http_application),
         # Sessions are loaded lazily: only a socket without an API key looks one up.
         "websocket": draining.DrainingSockets(
             SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
