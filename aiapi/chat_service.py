@@ -49,7 +49,7 @@ from billing.credit_leases import Hold
 from billing.entitlements import aentitlements_for, require_model_access
 from billing.holds import hold_credit
 from billing.models import UsageRecord
-from billing.prices import Prices, token_cost
+from billing.prices import Prices, answer_prices, token_cost
 from billing.settlement import settle, usage_record
 from chukchat import log_context
 from chukchat.errors import ApiError
@@ -236,7 +236,7 @@ class ChatCall:
     @property
     def prices(self) -> Prices:
         """Calls are charged at the prices of the model that answered."""
-        return Prices.of(self.answered_by or self.model)
+        return answer_prices(self.answered_by or self.model)
 
     def _charges_usage(self) -> bool:
         """A failed provider call is not charged; but a stream the provider left idle past
@@ -339,7 +339,7 @@ def worst_case_cost(chain: list[AiModel], request: ChatRequest) -> Decimal:
     prompt_tokens = cautious_prompt_tokens(request.messages)
     return max(
         token_cost(
-            prices=Prices.of(candidate),
+            prices=answer_prices(candidate),
             prompt_tokens=prompt_tokens,
             completion_tokens=min(request.max_tokens, candidate.max_output_tokens),
         )

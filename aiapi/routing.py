@@ -48,6 +48,17 @@ def candidates(model: AiModel, catalogue: Catalogue, *, premium: bool = True) ->
     return chain
 
 
+def serving_model(model: AiModel, catalogue: Catalogue) -> AiModel | None:
+    """The model that would answer a call to `model` now: the first of its chain whose provider
+    can be called (the demo and local engines always can; the others once they have a key),
+    as route_chat tries them. None when none can."""
+    for candidate in candidates(model, catalogue):
+        provider = candidate.provider
+        if provider.kind in (provider.Kind.DEMO, provider.Kind.LOCAL) or provider.get_api_key():
+            return candidate
+    return None
+
+
 def _failure_event(failure: ProviderFailure | None) -> ErrorEvent:
     if failure is not None and failure.rejected:
         # The request itself is bad: the caller's to fix, not an outage to retry.

@@ -29,6 +29,16 @@ class Prices:
         )
 
 
+def answer_prices(model) -> Prices:
+    """What an answer by `model` is charged at: its prices, or nothing when the built-in demo
+    provider answers (canned text, e.g. a real model's fallback while its key is missing), so
+    the demo never passes for a real model on the bill. `model.provider` must be loaded (the
+    catalogue's models are)."""
+    if model.provider.kind == "demo":
+        return Prices()
+    return Prices.of(model)
+
+
 def token_cost(*, prices: Prices, prompt_tokens: int, completion_tokens: int) -> Decimal:
     return (prompt_tokens * prices.input + completion_tokens * prices.output) / MILLION
 

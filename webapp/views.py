@@ -16,6 +16,7 @@ from aiapi.conversation_render import conversation_payload, summary_payload
 from aiapi.conversation_selectors import conversation_get, conversation_list, conversation_messages
 from aiapi.models import AiModel
 from aiapi.openai_render import model_payload
+from aiapi.routing import serving_model
 from aiapi.selectors import active_catalogue, model_list
 from billing.allowances import free_allowance_grant
 from billing.api import plan_payload
@@ -35,6 +36,16 @@ def catalogue_models(kind: str) -> list[AiModel]:
 
 def chat_models() -> list[AiModel]:
     return catalogue_models(AiModel.Kind.CHAT)
+
+
+def picker_payload(model: AiModel, catalogue) -> dict:
+    """A chat model as GET /v1/models lists it, and whether the built-in demo would answer it
+    now (no key for its provider): the picker says so instead of showing its prices."""
+    serving = serving_model(model, catalogue)
+    return {
+        **model_payload(model),
+        "servedByDemo": serving is not None and serving.provider.kind == "demo",
+    }
 
 
 @require_safe
@@ -85,9 +96,15 @@ def _account(user) -> dict:
 
 def _app(request, *, conversation):
     recent = list(conversation_list(owner_id=request.user.pk)[: SIDEBAR_PAGE + 1])
+    catalogue = active_catalogue()
     account = _account(request.user)
     state = {
-        "models": [model_payload(m) for m in chat_models()],
+        "models": [picker_payload(m, catalogue) for m in chat_models()],
+        # Answers by these providers are the built-in demo's canned text (free): the footer
+        # says so.
+        "demoProviders": sorted(
+            {m.provider.name for m in model_list(catalogue) if m.provider.kind == "demo"}
+        ),
         "defaultModel": settings.DEFAULT_CHAT_MODEL,
         "imageModels": [model_payload(m) for m in catalogue_models(AiModel.Kind.IMAGE)],
         "defaultImageModel": settings.DEFAULT_IMAGE_MODEL,

@@ -147,6 +147,7 @@ export class Chat {
     switch (frame.type) {
       case "meta":
         view.model = frame.model;
+        view.provider = frame.provider;
         if (run.conversationId === null && frame.conversationId) {
           run.conversationId = frame.conversationId;
           if (run.token === this.token && this.id === null) {

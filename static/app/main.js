@@ -56,6 +56,7 @@ const thread = new Thread({
   root: document.getElementById("thread"),
   scroller: document.getElementById("thread-scroll"),
   empty: document.getElementById("empty-state"),
+  isDemo: (provider) => (state.demoProviders || []).includes(provider),
   nameOf: (id) => {
     const model = picker.find(id);
     return model ? model.display_name || model.id : id;

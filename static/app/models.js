@@ -84,12 +84,16 @@ export class ModelPicker {
       if (model.vision) head.append(badge("vision", "vision", "eye"));
       if (model.reasoning) head.append(badge("reasoning", "reasoning", "brain"));
       if (model.pro_only) head.append(badge("pro", "pro"));
+      if (model.servedByDemo) head.append(badge("demo", "demo"));
       const price = document.createElement("span");
       price.className = "option-price";
       const pricing = model.pricing || {};
-      price.textContent =
-        `${pricePerMillion(pricing.input_per_million_tokens)} in · ` +
-        `${pricePerMillion(pricing.output_per_million_tokens)} out per 1M tokens`;
+      // Without its provider's key the built-in demo answers instead, free: it must not pass
+      // for the real model, nor be priced like it.
+      price.textContent = model.servedByDemo
+        ? "Demo answers: no provider key is set up on this site, so canned text, free"
+        : `${pricePerMillion(pricing.input_per_million_tokens)} in · ` +
+          `${pricePerMillion(pricing.output_per_million_tokens)} out per 1M tokens`;
       option.append(head, price);
       if (!this.allowed(model) && !this.canBuy) {
         option.setAttribute("aria-disabled", "true");

@@ -193,6 +193,7 @@ class AssistantMessage {
     if (message.error) this.fail(message.error);
     this.setFoot({
       model: message.model,
+      provider: message.provider,
       usage: message.usage,
       cost: message.cost,
       cancelled: message.finishReason === "cancelled",
@@ -260,7 +261,7 @@ class AssistantMessage {
     this.reasoningSummary.textContent = "Reasoning";
   }
 
-  setFoot({ model, usage, cost, cancelled, length }) {
+  setFoot({ model, provider, usage, cost, cancelled, length }) {
     const parts = [];
     if (model) parts.push(this.thread.nameOf(model));
     if (usage && (usage.inputTokens || usage.outputTokens)) parts.push(tokens(usage));
@@ -269,6 +270,11 @@ class AssistantMessage {
     for (const [index, part] of parts.entries()) {
       if (index) this.meta.append(element("span", "sep", " · "));
       this.meta.append(element("span", index === 0 ? "msg-model" : index === parts.length - 1 && cost ? "msg-cost" : "msg-tokens", part));
+    }
+    if (provider && this.thread.isDemo(provider)) {
+      const tag = element("span", "tag tag-demo", "Demo answer");
+      tag.title = "No provider key is set up on this site: the built-in demo wrote this, free of charge.";
+      this.meta.append(tag);
     }
     if (cancelled) this.meta.append(element("span", "tag", "Stopped"));
     if (length) this.meta.append(element("span", "tag", "Cut off at the token limit"));
@@ -285,6 +291,7 @@ class AssistantMessage {
     this.setId(done.messageId ?? this.id);
     this.setFoot({
       model: done.model || this.model,
+      provider: done.provider || this.provider,
       usage: done.usage,
       cost: done.cost,
       cancelled: done.cancelled,
@@ -310,9 +317,10 @@ class AssistantMessage {
 }
 
 export class Thread {
-  constructor({ root, scroller, empty, nameOf, onEdit, onRegenerate }) {
+  constructor({ root, scroller, empty, nameOf, isDemo = () => false, onEdit, onRegenerate }) {
     this.root = root;
     this.nameOf = nameOf;
+    this.isDemo = isDemo; // whether a provider is the built-in demo
     this.scroller = scroller;
     this.empty = empty;
     this.onEdit = onEdit;
