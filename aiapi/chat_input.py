@@ -13,6 +13,27 @@ from chukchat.errors import ApiError
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 RESPONSE_FORMATS = {"text", "json_object", "json_schema"}
 MAX_STOP_SEQUENCES = 4
+AUDIO_FORMATS = {"wav", "mp3"}
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+# Chat Completions fields every provider kind honours, in our own terms (ChatRequest).
+NEUTRAL_FIELDS = frozenset(
+    {
+        "model", "messages", "stream", "stream_options", "n", "max_tokens",
+        "max_completion_tokens", "stop", "seed", "response_format", "tools", "tool_choice",
+        "user", "temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty",
+        "reasoning_effort", "parallel_tool_calls", "logprobs", "top_logprobs", "metadata",
+    }
+)  # fmt: skip
+# OpenAI's own fields with no neutral meaning: passed to OpenAI-kind providers as sent, and
+# refused by a model of another kind (aiapi/capabilities.py) rather than silently dropped.
+OPENAI_ONLY_FIELDS = frozenset(
+    {
+        "audio", "modalities", "logit_bias", "prediction", "prompt_cache_key",
+        "prompt_cache_options", "prompt_cache_retention", "safety_identifier", "service_tier",
+        "store", "verbosity", "web_search_options", "moderation", "functions", "function_call",
+    }
+)  # fmt: skip
 
 
 def bad(message: str, *, param: str | None = None, code: str = "invalid_request") -> ApiError:
@@ -65,9 +86,56 @@ def validate_content(content, index: int, *, role: str):
             if detail in ("auto", "low", "high"):
                 entry["image_url"]["detail"] = detail
             parts.append(entry)
+        elif kind == "input_audio":
+            if role != "user":
+                raise _messages_error("only user messages can carry audio", index)
+            audio = part.get("input_audio")
+            if (
+                not isinstance(audio, dict)
+                or not isinstance(audio.get("data"), str)
+                or not audio["data"]
+                or audio.get("format") not in AUDIO_FORMATS
+            ):
+                raise _messages_error(
+                    "an input_audio part needs input_audio.data (base64) and a format of "
+                    + " or ".join(sorted(AUDIO_FORMATS)),
+                    index,
+                )
+            parts.append(
+                {
+                    "type": "input_audio",
+                    "input_audio": {"data": audio["data"], "format": audio["format"]},
+                }
+            )
+        elif kind == "file":
+            parts.append(_file_part(part.get("file"), index, role=role))
         else:
             raise _messages_error(f"unsupported content part type {kind!r}", index)
     return parts
+
+
+def _file_part(file, index: int, *, role: str) -> dict:
+    """A document: inline as a data URI (file_data), or an id of the provider's own files."""
+    if role != "user":
+        raise _messages_error("only user messages can carry files", index)
+    if not isinstance(file, dict):
+        raise _messages_error("a file part needs file.file_data or file.file_id", index)
+    entry: dict = {}
+    if isinstance(file.get("file_data"), str) and file["file_data"]:
+        media_type, _, data = file["file_data"].partition(";base64,")
+        if not media_type.startswith("data:") or not data:
+            raise _messages_error(
+                "file.file_data must be a base64 data URI (data:application/pdf;base64,...)",
+                index,
+            )
+        entry["file_data"] = _text(file["file_data"], index)
+    elif isinstance(file.get("file_id"), str) and file["file_id"]:
+        entry["file_id"] = _text(file["file_id"], index)
+    else:
+        raise _messages_error("a file part needs file.file_data or file.file_id", index)
+    if isinstance(file.get("filename"), str):
+        entry["filename"] = _text(file["filename"], index)
+    return {"type": "file", "file": entry}
 
 
 def validate_messages(messages, *, allow_empty: bool = False) -> list[dict]:
@@ -128,13 +196,50 @@ class ChatInput:
     include_usage: bool
 
 
+def _metadata(value) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or len(value) > 16
+        or not all(
+            isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512
+            for k, v in value.items()
+        )
+    ):
+        raise bad(
+            "metadata must be an object of up to 16 string values (keys up to 64 characters, "
+            "values up to 512)",
+            param="metadata",
+        )
+    if any(has_nul(k) or has_nul(v) for k, v in value.items()):
+        raise bad("metadata must not contain NUL (\\u0000) characters", param="metadata")
+    return value
+
+
+def _openai_only(body: dict, *, refuse_unknown: bool) -> dict:
+    """The OpenAI-only fields, to pass on; with `refuse_unknown`, a field that is neither
+    ours nor OpenAI's is a 400, as OpenAI answers it (nothing is silently dropped)."""
+    if refuse_unknown:
+        unknown = sorted(set(body) - NEUTRAL_FIELDS - OPENAI_ONLY_FIELDS)
+        if unknown:
+            raise bad(
+                f"Unrecognized request argument supplied: {unknown[0]}",
+                param=unknown[0],
+                code="unknown_parameter",
+            )
+    return {name: body[name] for name in OPENAI_ONLY_FIELDS & set(body) if body[name] is not None}
+
+
 def parse_chat_input(
     body: dict,
     *,
     default_model: str | None = None,
     default_max_tokens: int | None = None,
     allow_empty_messages: bool = False,
+    refuse_unknown: bool = False,
 ) -> ChatInput:
+    extra = _openai_only(body, refuse_unknown=refuse_unknown)
     model = body.get("model", default_model)
     if not isinstance(model, str) or not model:
         raise bad("model is required", param="model")
@@ -193,6 +298,23 @@ def parse_chat_input(
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise bad("user must be a string", param="user")
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise bad(
+            f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}",
+            param="reasoning_effort",
+        )
+    for name in ("parallel_tool_calls", "logprobs"):
+        if body.get(name) is not None and not isinstance(body[name], bool):
+            raise bad(f"{name} must be true or false", param=name)
+    top_logprobs = body.get("top_logprobs")
+    if top_logprobs is not None:
+        if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int):
+            raise bad("top_logprobs must be an integer from 0 to 20", param="top_logprobs")
+        if not 0 <= top_logprobs <= 20:
+            raise bad("top_logprobs must be an integer from 0 to 20", param="top_logprobs")
+        if not body.get("logprobs"):
+            raise bad("top_logprobs needs logprobs set to true", param="top_logprobs")
 
     request = ChatRequest(
         messages=messages,
@@ -208,6 +330,12 @@ def parse_chat_input(
         tools=tools,
         tool_choice=tool_choice if tools else None,
         user=user,
+        reasoning_effort=effort,
+        parallel_tool_calls=body.get("parallel_tool_calls") if tools else None,
+        logprobs=body.get("logprobs") or None,
+        top_logprobs=top_logprobs,
+        metadata=_metadata(body.get("metadata")),
+        extra=extra,
     )
     return ChatInput(
         model=model,

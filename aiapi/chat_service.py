@@ -19,6 +19,7 @@ from django.conf import settings
 
 from accounts.model_allow_list import require_model_allowed
 from accounts.rate_limits import RateCheck, arate_check, arate_count_tokens
+from aiapi.capabilities import honouring_chain
 from aiapi.chat_input import has_images
 from aiapi.events import (
     ContentDelta,
@@ -115,6 +116,7 @@ class ChatCall:
     first_token_at: float | None = None
     meta: Meta | None = None
     content: list[str] = field(default_factory=list)
+    content_logprobs: list[dict] = field(default_factory=list)  # when asked for, and given
     reasoning: list[str] = field(default_factory=list)
     tool_calls: dict[int, ToolCallTally] = field(default_factory=dict)
     usage: Usage | None = None
@@ -135,6 +137,8 @@ class ChatCall:
                 case ContentDelta(text=text):
                     self._first_token()
                     self.content.append(text)
+                    if event.logprobs:
+                        self.content_logprobs.extend(event.logprobs)
                 case ReasoningDelta(text=text):
                     self._first_token()
                     self.reasoning.append(text)
@@ -374,6 +378,7 @@ async def start_chat(
     if any(fallback.pro_only for fallback in chain[1:]):
         premium = (await aentitlements_for(user_id=caller.user_id)).premium_models
         chain = candidates(model, current_catalogue(), premium=premium)
+    chain = honouring_chain(chain, request)
     if has_images(request.messages):
         if not model.vision:
             raise ApiError(

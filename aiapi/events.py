@@ -20,6 +20,9 @@ class Meta:
 @dataclass(slots=True)
 class ContentDelta:
     text: str
+    # OpenAI's per-token log probabilities for this text (`logprobs.content` entries), when
+    # the client asked for them and the provider gave them.
+    logprobs: list[dict] | None = None
 
 
 @dataclass(slots=True)
@@ -37,9 +40,10 @@ class ToolCallDelta:
 
 @dataclass(slots=True)
 class Usage:
-    prompt_tokens: int
+    prompt_tokens: int  # every input token, cached or not
     completion_tokens: int
     reasoning_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
 
 
 @dataclass(slots=True)

@@ -3,8 +3,6 @@ embeddings. Async views: they parse, call the services, and render; nothing else
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -14,18 +12,12 @@ from accounts.authentication import aauthenticate_api_key, has_key_header, reque
 from accounts.model_allow_list import allowed_subset, require_model_allowed
 from accounts.rate_limits import arate_limit_request
 from aiapi.chat_input import parse_chat_input
-from aiapi.chat_service import Caller, ChatCall, start_chat
+from aiapi.chat_service import Caller, start_chat
 from aiapi.embedding_service import parse_embedding_input, run_embeddings
-from aiapi.events import ContentDelta, Done, ErrorEvent, Event, ReasoningDelta, ToolCallDelta
-from aiapi.openai_render import (
-    ChunkWriter,
-    completion_payload,
-    embeddings_payload,
-    error_payload,
-    model_payload,
-)
+from aiapi.events import ErrorEvent
+from aiapi.openai_render import embeddings_payload, model_payload
 from aiapi.selectors import aactive_catalogue, model_list
-from aiapi.wire import sse
+from aiapi.wire import openai_chat, sse
 from billing.money import format_usd
 from chukchat.api_handler import after_response
 from chukchat.errors import ApiError, json_response
@@ -86,7 +78,7 @@ async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
 @require_POST
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     caller = await api_caller(request)
-    chat_input = parse_chat_input(parse_json_body(request))
+    chat_input = parse_chat_input(parse_json_body(request), refuse_unknown=True)
     call = await start_chat(
         caller=caller,
         model_id=chat_input.model,
@@ -101,49 +93,25 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             # The provider failed before answering: a plain HTTP error, as without stream
             # (the feed has ended, and with it the call is settled).
             await feed.close(abandoned=False)
-            return _headers(json_response(error_payload(first), status=first.status), call)
-        response = sse.response(feed, first, _chunk_renderer(call), _is_last)
+            return _headers(
+                json_response(openai_chat.error_payload(first), status=first.status), call
+            )
+        response = sse.response(
+            feed,
+            first,
+            openai_chat.chunk_renderer(call, include_usage=chat_input.include_usage),
+            openai_chat.is_last,
+        )
         return _headers(response, call)
     await call.run()
     if call.error is not None:
-        response = json_response(error_payload(call.error), status=call.error.status)
+        response = json_response(openai_chat.error_payload(call.error), status=call.error.status)
     else:
-        response = _headers(json_response(completion_payload(call)), call, call.cost())
+        response = _headers(json_response(openai_chat.completion_payload(call)), call, call.cost())
     # The usage write happens once the answer is on its way: it settles exactly the cost
     # computed above, and the client does not wait for the ledger's commit.
     after_response(response, call.finish)
     return _headers(response, call)
-
-
-def _is_last(event: Event) -> bool:
-    return isinstance(event, (Done, ErrorEvent))
-
-
-def _chunk_renderer(call: ChatCall) -> Callable[[Event], bytes]:
-    """Each event as its `chat.completion.chunk` line; meta and usage are not on this wire
-    (usage goes out on the final chunk)."""
-    writer = ChunkWriter(call)
-
-    def render(event: Event) -> bytes:
-        if isinstance(event, ContentDelta):
-            return writer.delta({"content": event.text})
-        if isinstance(event, ReasoningDelta):
-            return writer.delta({"reasoning_content": event.text})
-        if isinstance(event, ToolCallDelta):
-            tool_call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
-            if event.id is not None:
-                tool_call["id"] = event.id
-                tool_call["type"] = "function"
-            if event.name is not None:
-                tool_call["function"]["name"] = event.name
-            return writer.delta({"tool_calls": [tool_call]})
-        if isinstance(event, Done):
-            return writer.finish(event.finish_reason)
-        if isinstance(event, ErrorEvent):
-            return writer.error(event)
-        return b""
-
-    return render
 
 
 @csrf_exempt

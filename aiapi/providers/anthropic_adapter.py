@@ -4,6 +4,7 @@ thinking comes back as reasoning."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 
 import anthropic
@@ -74,10 +75,29 @@ def _blocks(content) -> list[dict]:
                 "type": "image",
                 "source": {"type": "base64", "media_type": media_type, "data": data},
             }
+        elif part["type"] == "file" and "file_data" in part["file"]:
+            block = _document(part["file"])
         else:
-            continue
+            # Only parts aiapi/capabilities.py lets through reach here; none is dropped.
+            raise ProviderFailure(
+                f"Anthropic takes no {part['type']} content parts.", retryable=False
+            )
         blocks.append(_marked(block, part))
     return blocks
+
+
+def _document(file: dict) -> dict:
+    header, _, data = file["file_data"].partition(";base64,")
+    media_type = header.removeprefix("data:")
+    if media_type.startswith("text/"):
+        text = base64.b64decode(data).decode("utf-8", errors="replace")
+        source = {"type": "text", "media_type": "text/plain", "data": text}
+    else:
+        source = {"type": "base64", "media_type": media_type, "data": data}
+    block: dict = {"type": "document", "source": source}
+    if file.get("filename"):
+        block["title"] = file["filename"]
+    return block
 
 
 def _marked(block: dict, source: dict) -> dict:
@@ -163,17 +183,50 @@ def _tool_choice(choice) -> dict | None:
     return None
 
 
+# OpenAI's reasoning_effort as a share of max_tokens for thinking (capped by EFFORT_CEILINGS);
+# "none" and "minimal" turn extended thinking off.
+EFFORT_SHARES = {"low": 0.25, "medium": 0.5, "high": 0.8, "xhigh": 0.9, "max": 0.95}
+EFFORT_CEILINGS = {"low": 4000, "medium": 16000, "high": 32000, "xhigh": 64000, "max": 128000}
+
+
 def _thinking_budget(request: ChatRequest) -> int | None:
     """The thinking budget to ask for, or None for no extended thinking: the client's own
-    (kept below max_tokens, as the API requires), else half of max_tokens up to 16000."""
+    (kept below max_tokens, as the API requires), else one for its reasoning_effort, else
+    half of max_tokens up to 16000."""
     if not request.reasoning or request.thinking_budget == 0:
         return None
+    if request.thinking_budget is None and request.reasoning_effort is not None:
+        effort = request.reasoning_effort
+        if effort not in EFFORT_SHARES:
+            return None
+        budget = min(
+            max(int(request.max_tokens * EFFORT_SHARES[effort]), MIN_THINKING_BUDGET),
+            EFFORT_CEILINGS[effort],
+            request.max_tokens - 1,
+        )
+        return budget if budget >= MIN_THINKING_BUDGET else None
     if request.thinking_budget is not None:
         budget = min(request.thinking_budget, request.max_tokens - 1)
         return budget if budget >= MIN_THINKING_BUDGET else None
     if request.max_tokens <= 2 * MIN_THINKING_BUDGET:
         return None
     return max(MIN_THINKING_BUDGET, min(request.max_tokens // 2, 16000))
+
+
+ANSWER_TOOL = "json_answer"
+
+
+def _answer_tool(response_format: dict | None) -> dict | None:
+    if not response_format or response_format.get("type") not in ("json_object", "json_schema"):
+        return None
+    schema: dict = {"type": "object"}
+    description = "Give your whole answer as this tool's input: a JSON object."
+    if response_format["type"] == "json_schema":
+        spec = response_format.get("json_schema") or {}
+        schema = spec.get("schema") or schema
+        if spec.get("description"):
+            description += f" {spec['description']}"
+    return {"name": ANSWER_TOOL, "description": description, "input_schema": schema}
 
 
 class AnthropicAdapter:
@@ -228,13 +281,29 @@ class AnthropicAdapter:
                 params["extra_body"] = sampling
         if request.stop:
             params["stop_sequences"] = request.stop
-        if request.tools:
-            params["tools"] = _tools(request.tools)
-            choice = _tool_choice(request.tool_choice)
+        tools = _tools(request.tools) if request.tools else []
+        choice = _tool_choice(request.tool_choice) if request.tools else None
+        answer_tool = _answer_tool(request.response_format)
+        if answer_tool is not None:
+            # Structured output as a forced tool: its input is the JSON answer, and comes back
+            # as the message's content (_AnswerTool). With tools of the client's own, the
+            # model must call one of those or answer through this one.
+            tools.append(answer_tool)
+            if thinking:
+                choice = {"type": "auto"}  # thinking allows no forced tool use
+            elif request.tools:
+                choice = {"type": "any"}
+            else:
+                choice = {"type": "tool", "name": ANSWER_TOOL}
+        if tools:
+            params["tools"] = tools
+            if request.parallel_tool_calls is False:
+                choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
             if choice is not None:
                 params["tool_choice"] = choice
-        if request.user:
-            params["metadata"] = {"user_id": request.user}
+        user_id = (request.metadata or {}).get("user_id") or request.user
+        if user_id:
+            params["metadata"] = {"user_id": user_id}
         return params
 
     async def chat(
@@ -265,14 +334,36 @@ class AnthropicAdapter:
         raise not_offered("image generation")
 
 
+def _usage(usage, *, output_tokens: int | None = None) -> Usage:
+    """Anthropic counts cached input apart from `input_tokens`; our prompt_tokens are all of
+    the input, with what was read from the cache said separately."""
+    read = getattr(usage, "cache_read_input_tokens", None) or 0
+    written = getattr(usage, "cache_creation_input_tokens", None) or 0
+    return Usage(
+        prompt_tokens=(usage.input_tokens or 0) + read + written,
+        completion_tokens=usage.output_tokens if output_tokens is None else output_tokens,
+        cached_tokens=read,
+    )
+
+
+def _finish(stop_reason: str | None, *, answered_by_tool: bool) -> Done:
+    if stop_reason == "tool_use" and answered_by_tool:
+        return Done(finish_reason="stop")  # the answer tool is how it answered, not a call
+    return Done(finish_reason=STOP_REASONS.get(stop_reason or "", "stop"))
+
+
 def _message_events(message) -> list[Event]:
     events: list[Event] = []
     tool_index = 0
+    answered_by_tool = False
     for block in message.content:
         if block.type == "thinking":
             events.append(ReasoningDelta(block.thinking))
         elif block.type == "text":
             events.append(ContentDelta(block.text))
+        elif block.type == "tool_use" and block.name == ANSWER_TOOL:
+            answered_by_tool = True
+            events.append(ContentDelta(orjson.dumps(block.input).decode()))
         elif block.type == "tool_use":
             events.append(
                 ToolCallDelta(
@@ -283,19 +374,19 @@ def _message_events(message) -> list[Event]:
                 )
             )
             tool_index += 1
+    events.append(_usage(message.usage))
     events.append(
-        Usage(
-            prompt_tokens=message.usage.input_tokens, completion_tokens=message.usage.output_tokens
-        )
+        _finish(message.stop_reason, answered_by_tool=answered_by_tool and not tool_index)
     )
-    events.append(Done(finish_reason=STOP_REASONS.get(message.stop_reason or "", "stop")))
     return events
 
 
 async def _stream_events(stream) -> AsyncIterator[Event]:
-    prompt_tokens = completion_tokens = 0
+    start_usage = None
+    completion_tokens = 0
     stop_reason = None
     tool_indexes: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
+    answer_blocks: set[int] = set()  # blocks of the answer tool: their JSON is the content
     finished = False
     async for event in stream:
         kind = event.type
@@ -305,15 +396,20 @@ async def _stream_events(stream) -> AsyncIterator[Event]:
                 yield ContentDelta(delta.text)
             elif delta.type == "thinking_delta":
                 yield ReasoningDelta(delta.thinking)
+            elif delta.type == "input_json_delta" and event.index in answer_blocks:
+                if delta.partial_json:
+                    yield ContentDelta(delta.partial_json)
             elif delta.type == "input_json_delta" and event.index in tool_indexes:
                 yield ToolCallDelta(index=tool_indexes[event.index], arguments=delta.partial_json)
         elif kind == "content_block_start":
             block = event.content_block
-            if block.type == "tool_use":
+            if block.type == "tool_use" and block.name == ANSWER_TOOL:
+                answer_blocks.add(event.index)
+            elif block.type == "tool_use":
                 tool_indexes[event.index] = len(tool_indexes)
                 yield ToolCallDelta(index=tool_indexes[event.index], id=block.id, name=block.name)
         elif kind == "message_start":
-            prompt_tokens = event.message.usage.input_tokens or 0
+            start_usage = event.message.usage
         elif kind == "message_delta":
             stop_reason = event.delta.stop_reason or stop_reason
             if event.usage is not None:
@@ -322,5 +418,8 @@ async def _stream_events(stream) -> AsyncIterator[Event]:
             finished = True
     if not finished:
         raise ProviderFailure("The provider's stream ended before it finished.", retryable=False)
-    yield Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-    yield Done(finish_reason=STOP_REASONS.get(stop_reason or "", "stop"))
+    if start_usage is not None:
+        yield _usage(start_usage, output_tokens=completion_tokens)
+    else:
+        yield Usage(prompt_tokens=0, completion_tokens=completion_tokens)
+    yield _finish(stop_reason, answered_by_tool=bool(answer_blocks) and not tool_indexes)

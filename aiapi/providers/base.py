@@ -36,6 +36,15 @@ class ChatRequest:
     # Some message parts, tool messages or tools carry Anthropic's `cache_control` marks (from
     # the Messages API): Anthropic-kind providers are sent them, the others never see them.
     cache_control: bool = False
+    # How hard a reasoning model thinks (OpenAI's reasoning_effort): OpenAI-kind providers are
+    # sent it as is, Anthropic-kind ones a thinking budget for it.
+    reasoning_effort: str | None = None
+    parallel_tool_calls: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    metadata: dict[str, str] | None = None
+    # OpenAI request fields with no neutral meaning (store, service_tier, prediction, ...):
+    # sent only to OpenAI-kind providers; a model of another kind refuses them (400).
     extra: dict = field(default_factory=dict)
 
 

@@ -115,6 +115,11 @@ class OpenAIAdapter:
             "tools",
             "tool_choice",
             "user",
+            "reasoning_effort",
+            "parallel_tool_calls",
+            "logprobs",
+            "top_logprobs",
+            "metadata",
         ):
             value = getattr(request, name)
             if value is not None:
@@ -290,11 +295,18 @@ def _reasoning_of(obj: dict) -> str | None:
 
 def _usage_event(usage: dict) -> Usage:
     details = usage.get("completion_tokens_details") or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
     return Usage(
         prompt_tokens=usage.get("prompt_tokens") or 0,
         completion_tokens=usage.get("completion_tokens") or 0,
         reasoning_tokens=details.get("reasoning_tokens") or 0,
+        cached_tokens=prompt_details.get("cached_tokens") or 0,
     )
+
+
+def _logprobs_of(choice: dict) -> list[dict] | None:
+    logprobs = choice.get("logprobs")
+    return (logprobs.get("content") or None) if isinstance(logprobs, dict) else None
 
 
 def _completion_events(response: dict) -> list[Event]:
@@ -309,7 +321,7 @@ def _completion_events(response: dict) -> list[Event]:
         if reasoning:
             events.append(ReasoningDelta(reasoning))
         if message.get("content"):
-            events.append(ContentDelta(message["content"]))
+            events.append(ContentDelta(message["content"], logprobs=_logprobs_of(choice)))
         for index, call in enumerate(message.get("tool_calls") or ()):
             function = call.get("function") or {}
             events.append(
@@ -355,7 +367,7 @@ async def _stream_events(lines) -> AsyncIterator[Event]:
                 yield ReasoningDelta(reasoning)
             content = delta.get("content")
             if content:
-                yield ContentDelta(content)
+                yield ContentDelta(content, logprobs=_logprobs_of(choice))
             for call in delta.get("tool_calls") or ():
                 function = call.get("function") or {}
                 yield ToolCallDelta(

@@ -23,6 +23,13 @@ Behaviour is chosen by directives in the requested model name:
     fake:nul=1                the first content token and the first reasoning token each
                               carry a NUL character ("a\x00lpha"), which PostgreSQL text
                               cannot store
+    fake:cached=6             report 6 of the prompt's tokens as read from the prompt cache
+                              (OpenAI's prompt_tokens_details.cached_tokens, Anthropic's
+                              cache_read_input_tokens)
+
+As the real APIs do: with `logprobs: true` each OpenAI content token carries its log
+probability (and `top_logprobs` alternatives); an Anthropic `tool_choice` of a named tool (or
+"any") is answered by a tool_use of that tool, its input made from the tool's input_schema.
 
 tokens (default 8) is capped by the request's max_tokens / max_completion_tokens, which then
 ends with finish_reason "length". The content is deterministic: word i of WORDS, cycled.
@@ -113,6 +120,37 @@ def _with_nul(tokens: list[str]) -> list[str]:
     return [tokens[0][:1] + "\x00" + tokens[0][1:], *tokens[1:]]
 
 
+def example_of(schema: dict):
+    """A value that fits a JSON schema (the common shapes): what a model would fill in."""
+    kind = schema.get("type")
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object" or "properties" in schema:
+        return {
+            name: example_of(sub) for name, sub in (schema.get("properties") or {}).items()
+        } or {"answer": "Paris"}
+    if kind == "array":
+        return [example_of(schema.get("items") or {"type": "string"})]
+    return {"integer": 3, "number": 1.5, "boolean": True, "null": None}.get(kind, "Paris")
+
+
+def token_logprobs(tokens: list[str], top: int) -> list[dict]:
+    return [
+        {
+            "token": token,
+            "logprob": -0.25,
+            "bytes": list(token.encode()),
+            "top_logprobs": [
+                {"token": alt, "logprob": -0.25 - i, "bytes": list(alt.encode())}
+                for i, alt in enumerate(
+                    [token, *[w for w in WORDS if w != token.strip()][: top - 1]]
+                )
+            ][:top],
+        }
+        for token in tokens
+    ]
+
+
 def parse_directives(model: str) -> dict[str, int]:
     options = {
         "tokens": DEFAULT_TOKENS,
@@ -130,6 +168,7 @@ def parse_directives(model: str) -> dict[str, int]:
         "stamp": 0,
         "nul": 0,
         "leak": 0,
+        "cached": 0,
     }
     _, _, spec = model.partition(":")
     for item in spec.split(","):
@@ -415,6 +454,24 @@ class FakeUpstreamApp:
             "arguments": orjson.dumps({"city": "Paris"}).decode(),
         }
 
+    def forced_tool(self, body: dict) -> dict | None:
+        """Anthropic: a tool_choice of a named tool, or "any", is answered with that tool."""
+        choice = body.get("tool_choice") or {}
+        tools = {t.get("name"): t for t in body.get("tools") or ()}
+        if choice.get("type") == "tool":
+            tool = tools.get(choice.get("name"))
+        elif choice.get("type") == "any" and tools:
+            tool = next(iter(tools.values()))
+        else:
+            return None
+        if tool is None:
+            return None
+        return {
+            "id": f"toolu_{hashlib.sha256(tool['name'].encode()).hexdigest()[:12]}",
+            "name": tool["name"],
+            "arguments": orjson.dumps(example_of(tool.get("input_schema") or {})).decode(),
+        }
+
     async def chat(self, request, body, options, record):
         send = request["send"]
         tokens, thoughts, finish = self.plan(body, options, limit_key="max_completion_tokens")
@@ -431,6 +488,12 @@ class FakeUpstreamApp:
             "total_tokens": prompt + generated,
             "completion_tokens_details": {"reasoning_tokens": len(thoughts)},
         }
+        if options["cached"]:
+            usage["prompt_tokens_details"] = {"cached_tokens": min(options["cached"], prompt)}
+        top = body.get("top_logprobs") or 0
+        logprobs = (
+            (lambda ts: {"content": token_logprobs(ts, top)}) if body.get("logprobs") else None
+        )
         created = int(time.time())
         completion_id = f"chatcmpl-fake{created}"
         if not body.get("stream"):
@@ -451,7 +514,12 @@ class FakeUpstreamApp:
                 "created": created,
                 "model": body.get("model"),
                 "choices": [
-                    {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": finish,
+                        "logprobs": logprobs(tokens) if logprobs and tokens else None,
+                    }
                 ],
             }
             if options["usage"]:
@@ -466,10 +534,10 @@ class FakeUpstreamApp:
         }
 
         def chunk(delta: dict, finish_reason=None) -> bytes:
-            data = {
-                **base,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-            }
+            choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+            if logprobs and delta.get("content"):
+                choice["logprobs"] = logprobs([delta["content"]])
+            data = {**base, "choices": [choice]}
             return b"data: " + orjson.dumps(data) + b"\n\n"
 
         deltas = [chunk({"role": "assistant", "content": ""})]
@@ -585,12 +653,19 @@ class FakeUpstreamApp:
         if body.get("thinking", {}).get("type") == "enabled" and not thoughts:
             thoughts = reasoning_tokens(3)
         call = self.tool_call(body) if options["tools"] else None
+        forced = self.forced_tool(body)
+        if forced is not None:
+            call = forced
         stop_reason = {"stop": "end_turn", "length": "max_tokens"}[finish]
         if call is not None:
             tokens, stop_reason = [], "tool_use"
         prompt = count_prompt_tokens(body.get("messages"), body.get("system"))
         output = len(tokens) + len(thoughts)
         message_id = f"msg_fake{int(time.time())}"
+        cached = min(options["cached"], prompt)
+        input_usage = {"input_tokens": prompt - cached}
+        if cached:
+            input_usage |= {"cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
         if not body.get("stream"):
             content = []
             if thoughts:
@@ -619,7 +694,7 @@ class FakeUpstreamApp:
                     "content": content,
                     "stop_reason": stop_reason,
                     "stop_sequence": None,
-                    "usage": {"input_tokens": prompt, "output_tokens": output},
+                    "usage": {**input_usage, "output_tokens": output},
                 },
             )
 
@@ -643,7 +718,7 @@ class FakeUpstreamApp:
                         "content": [],
                         "stop_reason": None,
                         "stop_sequence": None,
-                        "usage": {"input_tokens": prompt, "output_tokens": 1},
+                        "usage": {**input_usage, "output_tokens": 1},
                     }
                 },
             )

@@ -7,7 +7,9 @@ Served for every chat model whatever its provider kind: Anthropic blocks map to 
 messages (text and image parts, `tool_calls`, `tool` messages), which every adapter speaks.
 Unknown request fields are refused with 400, never silently dropped. Knowingly not carried:
 thinking blocks sent back in assistant turns (their signatures only mean something to the
-provider that made them) and `disable_parallel_tool_use`."""
+provider that made them). `disable_parallel_tool_use` is the internal parallel_tool_calls=False;
+a base64 PDF document is a `file` part (a document again for Anthropic-kind providers, a file
+for OpenAI-kind ones)."""
 
 from __future__ import annotations
 
@@ -172,6 +174,12 @@ def _document_part(block: dict, where: str) -> dict:
     source = block.get("source")
     if not isinstance(source, dict):
         raise bad(f"{where}.source is required", param=where)
+    if source.get("type") == "base64" and source.get("media_type") == "application/pdf":
+        data = _text(source.get("data"), f"{where}.source.data")
+        file: dict = {"file_data": f"data:application/pdf;base64,{data}"}
+        if isinstance(block.get("title"), str):
+            file["filename"] = _text(block["title"], f"{where}.title")
+        return {"type": "file", "file": file}
     if source.get("type") == "text":
         text = _text(source.get("data"), f"{where}.source.data")
     elif source.get("type") == "content":
@@ -181,7 +189,7 @@ def _document_part(block: dict, where: str) -> dict:
         text = "\n".join(_text(b.get("text"), f"{where}.source.content") for b in inner)
     else:
         raise bad(
-            f"{where}: only text documents are supported (source type text or content)",
+            f"{where}: documents must be text, content or a base64 PDF",
             param=where,
         )
     title = block.get("title")
@@ -454,6 +462,9 @@ def parse_messages_request(body: dict, *, counting: bool = False) -> MessagesInp
         stop=_stop_sequences(body.get("stop_sequences")),
         tools=tools,
         tool_choice=tool_choice if tools else None,
+        parallel_tool_calls=False
+        if tools and (body.get("tool_choice") or {}).get("disable_parallel_tool_use") is True
+        else None,
         user=_user_id(body.get("metadata")),
         thinking_budget=thinking_budget,
         cache_control=_marked(tools or ())

@@ -391,10 +391,6 @@ def parse_responses_request(body: dict) -> ResponsesInput:
         param = error.param or ""
         error.param = "input" if param.startswith("messages") else PARAM_NAMES.get(param, param)
         raise
-    if effort is not None and not hasattr(chat.request, "reasoning_effort"):
-        # Until the internal request carries an effort of its own, it goes to OpenAI-kind
-        # providers as their `reasoning_effort` (Anthropic-kind ones do not read it yet).
-        chat.request.extra["reasoning_effort"] = effort
     text = body.get("text") if isinstance(body.get("text"), dict) else {}
     echo = {
         "instructions": instructions,

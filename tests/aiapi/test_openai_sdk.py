@@ -122,9 +122,9 @@ def test_streaming_delivers_every_token_then_usage_then_done(sdk, upstream):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == upstream_text(upstream, "fake:tokens=8")
     assert all(c.object == "chat.completion.chunk" and c.model == "fast" for c in chunks)
-    final = chunks[-1]
-    assert final.choices[0].finish_reason == "stop"
-    assert final.usage.completion_tokens == 8
+    # As OpenAI sends it: the finish, then the usage in a chunk of its own.
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 8
     assert sum(1 for c in chunks if c.usage is not None) == 1
 
 

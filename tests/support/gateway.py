@@ -94,6 +94,20 @@ input_price = 3.0
 output_price = 15.0
 
 [[models]]
+id = "claude-cached"
+provider = "fake-anthropic"
+upstream = "fake:tokens=4,cached=6"
+input_price = 3.0
+output_price = 15.0
+
+[[models]]
+id = "plain-cached"
+provider = "fake-openai"
+upstream = "fake:tokens=4,cached=6"
+input_price = 0.5
+output_price = 1.5
+
+[[models]]
 id = "claude-thinker"
 provider = "fake-anthropic"
 upstream = "fake:tokens=4,reasoning=3"
