@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +18,11 @@ from accounts.account_deletion import account_delete
 from accounts.api_keys import api_key_create, api_key_revoke, api_key_update
 from accounts.authentication import KeyPrincipal
 from accounts.data_exports import data_export_request, data_export_take
-from accounts.model_allow_list import active_model_ids, clean_allowed_models
+from accounts.model_allow_list import (
+    MAX_ALLOWED_MODELS,
+    active_model_ids,
+    clean_allowed_models,
+)
 from accounts.models import ApiKey, DataExport
 from accounts.rate_limits import rate_status
 from accounts.selectors import (
@@ -115,6 +120,7 @@ def key_payload(api_key: ApiKey) -> dict:
     }
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "maxItems": MAX_ALLOWED_MODELS})
 class AllowedModelsField(serializers.Field):
     """A list of public model ids of the active catalogue; null or [] allows every model."""
 
