@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.model_allow_list import require_model_allowed
 from accounts.rate_limits import arate_limit_request
 from aiapi.chat_service import ChatCall, resolve_model, start_chat
 from aiapi.events import ErrorEvent
@@ -77,6 +78,7 @@ async def count_tokens(request: HttpRequest) -> HttpResponse:
         caller = await api_caller(request)
         parsed = wire.parse_messages_request(parse_json_body(request), counting=True)
         await arate_limit_request(request, caller=caller)
+        require_model_allowed(allowed_models=caller.allowed_models, model_id=parsed.model)
         await resolve_model(parsed.model, kind=AiModel.Kind.CHAT)
     except ApiError as error:
         return wire.error_response(error)

@@ -176,6 +176,9 @@ def test_anthropics_sdk_is_refused_too(gateway_url, fast_only, carol):
     with pytest.raises(anthropic.PermissionDeniedError) as refused:
         client.messages.create(model="claude", max_tokens=20, messages=HELLO)
     assert "'claude'" in refused.value.message
+    with pytest.raises(anthropic.PermissionDeniedError):
+        client.messages.count_tokens(model="claude", messages=HELLO)
+    assert client.messages.count_tokens(model="fast", messages=HELLO).input_tokens > 0
     assert_nothing_charged(carol)
 
 
