@@ -176,9 +176,11 @@ function showChart(daily, filters) {
 
 // --- The records ----------------------------------------------------------------------------
 
-function cell(text, className) {
+// `label` is the column's name, shown beside the value when a phone stacks the row.
+function cell(text, className, label) {
   const td = document.createElement("td");
   if (className) td.className = className;
+  if (label) td.dataset.label = label;
   td.textContent = text;
   return td;
 }
@@ -187,20 +189,20 @@ function showRecords(page) {
   records.replaceChildren(
     ...page.data.map((record) => {
       const row = document.createElement("tr");
-      const status = cell("");
+      const status = cell("", "record-status", "Status");
       const badge = document.createElement("span");
       badge.className = `badge badge-status-${record.status}`;
       badge.textContent = record.status;
       if (record.errorCode) badge.title = record.errorCode;
       status.append(badge);
       row.append(
-        cell(shortDateTime(record.createdAt)),
-        cell(nameOfModel(record.model)),
-        cell(record.endpoint, "endpoint wide-only"),
-        cell(nameOfKey(record.keyId), "wide-only"),
-        cell(count(record.inputTokens), "num"),
-        cell(count(record.outputTokens), "num"),
-        cell(money(record.cost), "num"),
+        cell(shortDateTime(record.createdAt), "record-time", "Time"),
+        cell(nameOfModel(record.model), "record-model", "Model"),
+        cell(record.endpoint, "endpoint", "Endpoint"),
+        cell(nameOfKey(record.keyId), "record-key", "Key"),
+        cell(count(record.inputTokens), "num", "Input"),
+        cell(count(record.outputTokens), "num", "Output"),
+        cell(money(record.cost), "num record-cost", "Cost"),
         status,
       );
       return row;
