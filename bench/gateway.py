@@ -263,7 +263,7 @@ def start_gateway(env: dict, port: int, workers: int) -> subprocess.Popen:
 
 def start_upstream(port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [PYTHON, "-m", "aiapi.testing.fake_upstream", "--port", str(port)],
+        [PYTHON, "-m", "fakes.upstream", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -3,7 +3,7 @@
 localstripe pickles its whole store to /tmp/localstripe.pickle on every write, a file any other
 localstripe on the machine shares; this runs it without that, listening on IPv4 loopback only.
 
-    python -m billing.testing.localstripe_server --port 8420
+    python -m fakes.localstripe_server --port 8420
 """
 
 import argparse

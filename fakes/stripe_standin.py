@@ -14,7 +14,7 @@ Test control (what a customer paying on Stripe's hosted page would cause):
         localstripe; payment mode: creates and confirms the PaymentIntent. The session becomes
         complete and paid, and is returned.
 
-    python -m billing.testing.stripe_standin --port 12111   # with localstripe on a free port
+    python -m fakes.stripe_standin --port 12111   # with localstripe on a free port
 """
 
 from __future__ import annotations
@@ -488,7 +488,7 @@ class StripeStandin:
             [
                 sys.executable,
                 "-m",
-                "billing.testing.localstripe_server",
+                "fakes.localstripe_server",
                 "--port",
                 str(self.localstripe_port),
             ],

@@ -14,10 +14,10 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.api_keys import api_key_create
-from aiapi.testing.fake_upstream import tiny_png
 from billing.metering import reserve
 from billing.models import CreditAccount, UsageRecord
 from billing.selectors import balance_of
+from fakes.upstream import tiny_png
 from media_tools.events import job_group
 from media_tools.models import MediaJob
 from media_tools.payloads import job_payload

@@ -220,7 +220,7 @@ active = false
 
 @pytest.fixture(scope="session")
 def upstream():
-    from aiapi.testing.fake_upstream import FakeUpstream
+    from fakes.upstream import FakeUpstream
 
     fake = FakeUpstream()
     fake.start()

@@ -1,11 +1,11 @@
-"""The Stripe stand-in (localstripe behind our front, billing/testing/stripe_standin.py) for the
+"""The Stripe stand-in (localstripe behind our front, fakes/stripe_standin.py) for the
 tests that need Stripe (registered for every test in tests/conftest.py, so one session runs one
 stand-in, whichever suites use it), and the Pro price sold through it."""
 
 import pytest
 import stripe
 
-from billing.testing.stripe_standin import StripeStandin
+from fakes.stripe_standin import StripeStandin
 
 WEBHOOK_SECRET = "whsec_test_" + "b" * 32
 STRIPE_KEY = "sk_test_chukchat"

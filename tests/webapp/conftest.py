@@ -17,8 +17,9 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.test import Client
 
 from aiapi.catalogue import catalogue_load
-from aiapi.testing.fake_upstream import FakeUpstreamApp, _text_of
 from billing.ledger import credit_grant
+from fakes.upstream import FakeUpstreamApp
+from fakes.upstream_server import _text_of
 from tests.factories import UserFactory
 from tests.support.gateway import wait_for_database_quiet
 from tests.support.servers import ThreadedServer

@@ -8,8 +8,8 @@ import re
 from playwright.sync_api import expect
 
 from aiapi.models import Conversation, Message
-from aiapi.testing.fake_upstream import WORDS, tiny_png
 from billing.models import UsageRecord
+from fakes.upstream import WORDS, tiny_png
 from tests.webapp.browser import (
     ANSWER,
     QUESTION,
