@@ -56,10 +56,15 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def payload(self) -> dict:
-        error = {"message": self.message, "type": self.type, "code": self.code}
-        if self.param is not None:
-            error["param"] = self.param
-        return {"error": error}
+        # `param` always, null when no parameter is at fault: OpenAI's Error object requires it.
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
     def response(self) -> HttpResponse:
         response = json_response(self.payload(), status=self.status)

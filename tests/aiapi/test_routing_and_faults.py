@@ -88,7 +88,7 @@ def test_the_providers_error_body_never_reaches_the_client(http):
     assert response.status_code == 502
     body = response.text
     assert "fake" not in body.lower() and "127.0.0.1" not in body
-    assert set(response.json()["error"]) == {"message", "type", "code"}
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 
 
 def test_a_provider_outage_is_a_502_until_it_recovers(sdk, upstream):

@@ -77,3 +77,17 @@ def test_pages_outside_the_api_keep_html_errors(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+def test_every_error_names_its_param_null_when_no_parameter_is_at_fault(client, bearer):
+    # OpenAI's Error object requires `param`; the fuzzer's DELETE /v1/responses/0 got a 404
+    # without it, which OpenAI's spec (and a strict client) refuses.
+    error = client.get("/v1/nope", **bearer).json()["error"]
+    assert error == {
+        "message": "No route for GET /v1/nope.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "not_found",
+    }
+    error = client.get("/v1/user/usage?offset=-1", **bearer).json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_request", "offset")
