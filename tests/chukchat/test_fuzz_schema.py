@@ -62,6 +62,7 @@ OPENAI_OPERATIONS = {
     "createCompletion": "/v1/completions",
     "createResponse": "/v1/responses",
     "getResponse": "/v1/responses/resp_1",
+    "deleteResponse": "/v1/responses/resp_1",
     "listInputItems": "/v1/responses/resp_1/input_items",
 }
 # Fuzzed as a user of its own: were the password ever guessed, the run would keep its users.
@@ -69,12 +70,23 @@ OWN_USER = {("POST", "/v1/user/delete")}
 
 
 def openai_spec() -> dict:
-    """OpenAI's spec, with the one place it does not describe OpenAI's own API: with
+    """OpenAI's spec, less the places where it does not describe OpenAI's own API: with
     `encoding_format: "base64"` an embedding is a base64 string, not an array (the official
-    SDK asks for base64 by default and decodes it)."""
+    SDK asks for base64 by default and decodes it); and a few error responses (a deleted
+    response's 404) are given as the bare `Error` object, where the API (and the SDK, which
+    reads `body["error"]`) has it wrapped: `{"error": {...}}`, the spec's `ErrorResponse`."""
     spec = yaml.load(OPENAI_SPEC.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     properties = spec["components"]["schemas"]["Embedding"]["properties"]
     properties["embedding"] = {"anyOf": [properties["embedding"], {"type": "string"}]}
+    bare, wrapped = "#/components/schemas/Error", "#/components/schemas/ErrorResponse"
+    for item in spec["paths"].values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                media = (response.get("content") or {}).get("application/json") or {}
+                if media.get("schema") == {"$ref": bare}:
+                    media["schema"] = {"$ref": wrapped}
     return spec
 
 
