@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from billing.models import UsageRecord
 from tests.aiapi.test_openai_sdk import upstream_text
 
 NODE_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "node"
@@ -20,7 +21,8 @@ def node_client() -> Path:
     """The Node SDK, installed once from the committed lock file."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("node and npm are needed for the Node SDK test")
-    if not (NODE_CLIENT / "node_modules" / "openai").exists():
+    installed = NODE_CLIENT / "node_modules"
+    if not all((installed / name).exists() for name in ("openai", "ai", "@ai-sdk/openai")):
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
             cwd=NODE_CLIENT,
@@ -48,6 +50,29 @@ def test_the_node_sdk_works_unchanged(node_client, gateway_url, carol_key, upstr
     assert result["usage"]["completion_tokens"] == result["streamUsage"]["completion_tokens"] == 8
     assert result["dimensions"] > 0
     assert result["refused"] == {"status": 404, "code": "model_not_found"}
+
+
+def test_the_ai_sdks_default_openai_provider_works_unchanged(
+    node_client, gateway_url, carol_key, upstream, gateway_server
+):
+    """@ai-sdk/openai's default model calls the Responses API (POST /v1/responses)."""
+    run = subprocess.run(
+        ["node", "ai_sdk.mjs", f"{gateway_url}/v1", carol_key],
+        cwd=node_client,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+
+    expected = upstream_text(upstream, "fake:tokens=8")
+    assert result["text"] == expected == result["streamed"]
+    assert result["finishReason"] == "stop"
+    assert result["usage"]["outputTokens"] == result["streamUsage"]["outputTokens"] == 8
+    gateway_server.wait_idle()
+    records = UsageRecord.objects.filter(endpoint="responses")
+    assert records.count() == 2 and all(r.status == "ok" for r in records)
 
 
 def test_langchain_chat_and_embeddings_work_unchanged(gateway_url, carol_key, upstream):
@@ -96,3 +121,25 @@ def test_litellm_works_unchanged(gateway_url, carol_key, upstream, monkeypatch):
         model="openai/emb", api_base=f"{gateway_url}/v1", api_key=carol_key, input=["hello"]
     )
     assert len(embedded.data[0]["embedding"]) > 0
+
+
+def test_litellms_responses_api_works_unchanged(gateway_url, carol_key, upstream, monkeypatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch from GitHub
+    import litellm
+
+    expected = upstream_text(upstream, "fake:tokens=8")
+    reply = litellm.responses(
+        model="openai/fast", api_base=f"{gateway_url}/v1", api_key=carol_key, input="hello"
+    )
+    assert reply.output[0].content[0].text == expected
+    assert reply.usage.output_tokens == 8
+
+    events = litellm.responses(
+        model="openai/fast",
+        api_base=f"{gateway_url}/v1",
+        api_key=carol_key,
+        input="hello",
+        stream=True,
+    )
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == expected
