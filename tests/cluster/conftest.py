@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.test.utils import setup_databases, teardown_databases
 
+from accounts.models import RATE_LIMIT_FIELDS
 from aiapi.catalogue import catalogue_load
+from billing.models import Plan
 from tests.support.gateway import CATALOGUE
 from tests.support.server_process import server_environment
 from tests.support.servers import free_port
@@ -39,6 +42,13 @@ CLUSTER_MODELS = """
 id = "metered"
 provider = "fake"
 upstream = "fake:tokens=8,tps=32"
+input_price = 1000.0
+output_price = 20000.0
+
+[[models]]
+id = "metered-stream"
+provider = "fake"
+upstream = "fake:tokens=8,tps=8"
 input_price = 1000.0
 output_price = 20000.0
 """
@@ -66,6 +76,17 @@ def _private_redis(directory: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
 
 
+def _test_database():
+    """pytest-django creates the test database only when a selected test asks for database
+    access (the PgBouncer test does, `-k` may leave it out): otherwise it is made here, and
+    what to tear down returned."""
+    from django.db import connection
+
+    if connection.settings_dict["NAME"] == connection.creation._get_test_db_name():
+        return None
+    return setup_databases(verbosity=0, interactive=False, aliases={"default", "holds"})
+
+
 @pytest.fixture(scope="module")
 def cluster(django_db_setup, django_db_blocker, upstream, tmp_path_factory):
     from django.core.management import call_command
@@ -76,6 +97,12 @@ def cluster(django_db_setup, django_db_blocker, upstream, tmp_path_factory):
     directory = tmp_path_factory.mktemp("cluster")
     redis_server, redis_url = _private_redis(directory)
     with django_db_blocker.unblock():
+        created = _test_database()
+        # Limited only where a test says so (on a key): the plans' own limits would refuse the
+        # load tests' steady requests.
+        Plan.objects.update(
+            **{field: 1_000_000 for pair in RATE_LIMIT_FIELDS.values() for field in pair if field}
+        )
         catalogue_load(
             text=CATALOGUE.format(openai_base=upstream.base_url, anthropic_base=upstream.root_url)
             + CLUSTER_MODELS
@@ -106,6 +133,8 @@ def cluster(django_db_setup, django_db_blocker, upstream, tmp_path_factory):
         redis_server.wait()
         with django_db_blocker.unblock():
             call_command("flush", verbosity=0, interactive=False, database="default")
+            if created is not None:
+                teardown_databases(created, verbosity=0)
 
 
 @pytest.fixture
