@@ -1,6 +1,7 @@
 """Real clients other than the Python SDK work against the gateway unchanged, with only the
-base URL and key set: the official openai Node SDK, LangChain's ChatOpenAI and
-OpenAIEmbeddings, and LiteLLM (as a library, the way applications call it)."""
+base URL and key set: the official openai Node SDK, the AI SDK's default OpenAI provider,
+LangChain's ChatOpenAI and OpenAIEmbeddings, LiteLLM (as a library, the way applications call
+it: completions, embeddings and responses), and openai-agents with its default model."""
 
 import json
 import shutil
@@ -11,6 +12,7 @@ import pytest
 
 from billing.models import UsageRecord
 from tests.aiapi.test_openai_sdk import upstream_text
+from tests.support.loops import run_on_own_loop
 
 NODE_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "node"
 HELLO = [{"role": "user", "content": "hello"}]
@@ -143,3 +145,36 @@ def test_litellms_responses_api_works_unchanged(gateway_url, carol_key, upstream
     )
     deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
     assert "".join(deltas) == expected
+
+
+def test_the_agents_sdk_with_its_default_model_works_unchanged(
+    gateway_url, carol_key, upstream, gateway_server
+):
+    """openai-agents' default model is OpenAIResponsesModel: POST /v1/responses."""
+    from agents import Agent, OpenAIProvider, RunConfig, Runner, set_tracing_disabled
+
+    set_tracing_disabled(True)  # traces would go to OpenAI
+    expected = upstream_text(upstream, "fake:tokens=8")
+    config = RunConfig(
+        model_provider=OpenAIProvider(
+            api_key=carol_key, base_url=f"{gateway_url}/v1", use_responses=True
+        )
+    )
+    agent = Agent(name="concierge", instructions="Answer briefly.", model="fast")
+
+    async def converse():
+        answer = await Runner.run(agent, "hello", run_config=config)
+        streamed = Runner.run_streamed(agent, "hello again", run_config=config)
+        deltas = [
+            event.data.delta
+            async for event in streamed.stream_events()
+            if event.type == "raw_response_event"
+            and event.data.type == "response.output_text.delta"
+        ]
+        return answer.final_output, "".join(deltas), streamed.final_output
+
+    final, streamed_text, streamed_final = run_on_own_loop(converse)
+
+    assert final == expected == streamed_text == streamed_final
+    gateway_server.wait_idle()
+    assert UsageRecord.objects.filter(endpoint="responses", status="ok").count() == 2
