@@ -164,26 +164,37 @@ def _unauthenticated(operation: dict) -> bool:
     return operation.get("security") in ([{}], [])
 
 
-@cache
 def openapi_document() -> dict:
+    return _build()[0]
+
+
+def schema_gaps() -> list[str]:
+    """What the hand-written part misses or contradicts (tests/chukchat/test_openapi_schema.py
+    asserts there is none). The document is served all the same: a gap is a test failure,
+    never a 500 on /v1/openapi.json."""
+    return _build()[1]
+
+
+@cache
+def _build() -> tuple[dict, list[str]]:
     document = _generated()
     hand = _hand_written()
     responses = hand["drf_responses"]
-    missing = []
+    gaps = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
             key = f"{method.upper()} {path}"
-            if key not in responses:
-                missing.append(key)
-                continue
-            operation["responses"] = copy.deepcopy(responses[key])
+            if key in responses:
+                operation["responses"] = copy.deepcopy(responses[key])
+            else:
+                gaps.append(f"no responses in {HAND_WRITTEN.name} drf_responses for {key}")
+                operation["responses"] = {"200": {"description": "Success."}}
             if _unauthenticated(operation):
                 operation["security"] = []
-    if missing:
-        raise LookupError(f"No responses in {HAND_WRITTEN.name} for: {', '.join(missing)}")
     for path, item in hand["paths"].items():
         if path in document["paths"]:
-            raise ValueError(f"{path} is generated from a DRF view; describe it there")
+            gaps.append(f"{path} is generated from a DRF view: describe only its responses")
+            continue
         document["paths"][path] = item
     document["paths"] = dict(sorted(document["paths"].items()))
 
@@ -197,4 +208,4 @@ def openapi_document() -> dict:
                     "default", {"$ref": "#/components/responses/Error"}
                 )
     document["servers"] = [{"url": "/", "description": "This server"}]
-    return document
+    return document, gaps
