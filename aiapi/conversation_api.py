@@ -8,9 +8,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from aiapi.conversation_images import conversation_image_get, conversation_image_save
 from aiapi.conversation_render import (
     conversation_markdown,
     conversation_payload,
+    image_payload,
     summary_payload,
 )
 from aiapi.conversation_selectors import (
@@ -51,6 +53,33 @@ class ConversationListApi(APIView):
                 render=summary_payload,
             )
         )
+
+
+class ConversationImageListApi(APIView):
+    """POST: save a finished image job's picture into a conversation (a new one without
+    conversation_id), so it stays in the chat's history."""
+
+    class InputSerializer(serializers.Serializer):
+        job_id = serializers.CharField(max_length=64)
+        conversation_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        image = conversation_image_save(owner_id=request.user.pk, **data.validated_data)
+        return Response(image_payload(image), status=201)
+
+
+class ConversationImageApi(APIView):
+    """GET: the bytes of a picture saved in one of the caller's conversations."""
+
+    def get(self, request, conversation_id: int, image_id: int):
+        image = conversation_image_get(
+            owner_id=request.user.pk, conversation_id=conversation_id, image_id=image_id
+        )
+        response = HttpResponse(bytes(image.data), content_type=image.content_type)
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
 
 
 class ConversationDetailApi(APIView):

@@ -4,7 +4,7 @@ and Markdown for export."""
 from __future__ import annotations
 
 from aiapi.conversations import text_of
-from aiapi.models import Conversation, Message
+from aiapi.models import Conversation, ConversationImage, Message
 from billing.money import format_usd
 
 
@@ -40,8 +40,29 @@ def message_payload(message: Message) -> dict:
     }
 
 
+def image_payload(image: ConversationImage) -> dict:
+    """A picture saved in a conversation; its bytes are at `url` (for the owner)."""
+    return {
+        "id": image.pk,
+        "conversationId": image.conversation_id,
+        "jobId": str(image.job_id),
+        "prompt": image.prompt,
+        "model": image.model or None,
+        "cost": {"charged": format_usd(image.cost), "currency": "usd"},
+        "contentType": image.content_type,
+        "url": f"/v1/conversations/{image.conversation_id}/images/{image.pk}",
+        "createdAt": image.created_at.isoformat(),
+    }
+
+
 def conversation_payload(conversation: Conversation, messages) -> dict:
-    return {**summary_payload(conversation), "messages": [message_payload(m) for m in messages]}
+    return {
+        **summary_payload(conversation),
+        "messages": [message_payload(m) for m in messages],
+        # Generated pictures, in the order they were made; the page places each after the
+        # messages written before it.
+        "images": [image_payload(i) for i in conversation.images.defer("data")],
+    }
 
 
 _SPEAKERS = {"user": "You", "system": "System"}

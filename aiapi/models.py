@@ -73,6 +73,10 @@ class AiModel(models.Model):
     output_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     image_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     audio_minute_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    # Prompt caching: input tokens read from the provider's cache, and written to it (USD per
+    # million); unset, they cost the input price.
+    cache_read_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cache_write_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     active = models.BooleanField(default=True)
     # Only users on a plan that includes premium models may use it.
     pro_only = models.BooleanField(default=False)
@@ -138,6 +142,28 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {str(self.content)[:40]}"
+
+
+class ConversationImage(models.Model):
+    """A picture generated in a chat, kept as part of the conversation: its bytes are in this
+    row, so it lives exactly as long as the conversation (deleted with it, and so with the
+    account), not as long as the media job's result files."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="images")
+    # The job it came from: saved once per job, however often the page asks.
+    job_id = models.UUIDField(unique=True)
+    prompt = models.TextField()
+    model = models.CharField(max_length=128, blank=True)
+    cost = models.DecimalField(max_digits=24, decimal_places=10, default=Decimal("0"))
+    content_type = models.CharField(max_length=64)
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"image in {self.conversation_id}: {self.prompt[:40]}"
 
 
 class StoredResponse(models.Model):

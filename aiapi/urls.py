@@ -29,6 +29,12 @@ urlpatterns = [
     path("ai/chat/stream", chat_api.chat_stream),
     path("conversations", conversation_api.ConversationListApi.as_view()),
     path("conversations/<int:conversation_id>", conversation_api.ConversationDetailApi.as_view()),
+    # Generated pictures kept in a conversation's history
+    path("conversations/images", conversation_api.ConversationImageListApi.as_view()),
+    path(
+        "conversations/<int:conversation_id>/images/<int:image_id>",
+        conversation_api.ConversationImageApi.as_view(),
+    ),
     path(
         "conversations/<int:conversation_id>/export",
         conversation_api.ConversationExportApi.as_view(),

@@ -46,7 +46,7 @@ export class Chat {
     this.token = {};
     this.id = conversation ? conversation.id : null;
     this.setTitle(conversation ? conversation.title : null);
-    this.thread.show(conversation ? conversation.messages : []);
+    this.thread.show(conversation ? conversation.messages : [], conversation ? conversation.images || [] : []);
     if (conversation && conversation.model) this.picker.set(conversation.model);
     for (const run of this.runs) {
       if (run.conversationId !== null && run.conversationId === this.id) {
@@ -82,6 +82,15 @@ export class Chat {
     else if (push && location.pathname !== "/") history.pushState({}, "", "/");
     this.show(null);
     this.composer.focus();
+  }
+
+  // A picture was saved into a chat: a new chat started by it becomes the open one.
+  imageSaved(image) {
+    if (this.id === null) {
+      this.id = image.conversationId;
+      history.pushState({ id: this.id }, "", `/c/${this.id}`);
+    }
+    this.sidebar.reload().then(() => this.sidebar.setActive(this.id));
   }
 
   setTitle(title) {

@@ -198,7 +198,7 @@ export class Composer {
     } catch (error) {
       if (!this.documents.includes(item)) return; // removed meanwhile
       this.documents.splice(this.documents.indexOf(item), 1);
-      this.say(`${item.name} could not be converted. ${refusalText(error.code, error.message)}`, "error");
+      this.say(`${item.name} could not be converted: ${refusalText(error.code, error.message)}`, "error");
     }
     this.renderAttachments();
   }

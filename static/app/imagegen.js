@@ -1,9 +1,11 @@
 // Image generation mode: the image button turns the message box into a prompt for a picture
 // (with the image model and size beside it). Each prompt is a media job (POST
 // /v1/media/images) shown in the chat as a card: its progress as the socket pushes it, then
-// the picture, its model and what it cost. The pictures are the job's result files, kept for
-// as long as the media results are (not in the chat's saved history).
+// the picture, its model and what it cost. Once shown, the picture is saved into the chat
+// (POST /v1/conversations/images, which starts a chat when none is open), so it is part of
+// the chat's history: shown again on reload, deleted with the chat.
 
+import { api } from "./api.js";
 import { money } from "./format.js";
 import { icon } from "./icons.js";
 import { jobResult, sameSite, submitJob, watchJob } from "./jobs.js";
@@ -22,7 +24,7 @@ function element(tag, className, text) {
   return node;
 }
 
-class ImageCard {
+export class ImageCard {
   constructor({ prompt, size }) {
     this.role = "image";
     this.root = element("article", "msg msg-image");
@@ -95,8 +97,24 @@ class ImageCard {
   }
 }
 
+// A picture saved in the chat, as GET /v1/conversations/{id} lists it.
+export function savedImageCard(image, models = []) {
+  const card = new ImageCard({ prompt: image.prompt, size: "1024x1024" });
+  const used = models.find((m) => m.id === image.model);
+  card.finish({
+    files: [{ url: image.url }],
+    prompt: image.prompt,
+    modelName: used ? used.display_name || used.id : image.model || "Image",
+    cost: image.cost.charged,
+  });
+  card.root.dataset.imageId = image.id;
+  return card;
+}
+
 export class ImageMode {
-  constructor({ bar, toggle, composer, thread, socket, models, fallback, premium, onSpent }) {
+  constructor({ bar, toggle, composer, thread, socket, models, fallback, premium, onSpent, onSaved = () => {}, conversationId = () => null }) {
+    this.onSaved = onSaved; // (saved image) once it is part of a chat
+    this.conversationId = conversationId; // the open chat's id, or null
     this.bar = bar;
     this.toggle = toggle;
     this.composer = composer;
@@ -143,6 +161,21 @@ export class ImageMode {
     return true;
   }
 
+  // Keeps the picture in the chat's history; the card already shows it either way.
+  async save(card, job) {
+    try {
+      const saved = await api("/v1/conversations/images", {
+        method: "POST",
+        body: { job_id: job.id, conversation_id: this.conversationId() },
+      });
+      card.root.dataset.imageId = saved.id;
+      this.onSaved(saved);
+    } catch (error) {
+      card.error.replaceChildren(`The picture could not be saved in this chat: ${error.message}`);
+      card.error.hidden = false;
+    }
+  }
+
   async create(prompt) {
     const model = this.models.find((m) => m.id === this.modelSelect.value);
     const size = this.sizeSelect.value;
@@ -166,6 +199,7 @@ export class ImageMode {
         revised: typeof revised === "string" ? revised : null,
       });
       this.onSpent();
+      await this.save(card, job);
     } catch (error) {
       card.fail(error);
     }

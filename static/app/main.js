@@ -4,7 +4,7 @@ import { refreshBalance } from "./balance.js";
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
 import { convertDocument } from "./documents.js";
-import { ImageMode } from "./imagegen.js";
+import { ImageMode, savedImageCard } from "./imagegen.js";
 import { ModelPicker } from "./models.js";
 import { confirmer, toaster } from "./notices.js";
 import { Sidebar } from "./sidebar.js";
@@ -57,6 +57,7 @@ const thread = new Thread({
   scroller: document.getElementById("thread-scroll"),
   empty: document.getElementById("empty-state"),
   isDemo: (provider) => (state.demoProviders || []).includes(provider),
+  imageView: (image) => savedImageCard(image, state.imageModels),
   nameOf: (id) => {
     const model = picker.find(id);
     return model ? model.display_name || model.id : id;
@@ -96,6 +97,8 @@ imageMode = new ImageMode({
   fallback: state.defaultImageModel,
   premium: state.account.premiumModels,
   onSpent: spent,
+  conversationId: () => chat.id,
+  onSaved: (image) => chat.imageSaved(image),
 });
 
 const voiceStatus = document.getElementById("voice-status");

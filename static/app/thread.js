@@ -317,7 +317,8 @@ class AssistantMessage {
 }
 
 export class Thread {
-  constructor({ root, scroller, empty, nameOf, isDemo = () => false, onEdit, onRegenerate }) {
+  constructor({ root, scroller, empty, nameOf, isDemo = () => false, imageView = null, onEdit, onRegenerate }) {
+    this.imageView = imageView; // (saved picture) -> a view, for the chat's saved pictures
     this.root = root;
     this.nameOf = nameOf;
     this.isDemo = isDemo; // whether a provider is the built-in demo
@@ -329,13 +330,22 @@ export class Thread {
     this.busy = false;
   }
 
-  show(messages) {
+  // The stored messages, with the chat's saved pictures each after what was written before it.
+  show(messages, images = []) {
     this.views = [];
     this.root.replaceChildren();
+    const pending = [...images];
+    const showImagesBefore = (moment) => {
+      while (pending.length && (moment === null || pending[0].createdAt <= moment)) {
+        this.add(this.imageView(pending.shift()));
+      }
+    };
     for (const message of messages) {
+      showImagesBefore(message.createdAt);
       if (message.role === "user") this.add(new UserMessage(this, message));
       else if (message.role === "assistant") this.add(new AssistantMessage(this, message));
     }
+    showImagesBefore(null);
     this.refresh();
     this.scrollToBottom();
   }

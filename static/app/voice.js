@@ -129,7 +129,7 @@ export class VoiceInput {
         this.say("No speech was heard in the recording.", "error");
       }
     } catch (error) {
-      this.say(`The recording could not be transcribed. ${refusalText(error.code, error.message)}`, "error");
+      this.say(`The recording could not be transcribed: ${refusalText(error.code, error.message)}`, "error");
     } finally {
       this.working = false;
       this.button.disabled = false;
