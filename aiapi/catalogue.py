@@ -35,7 +35,8 @@ _PROVIDER_FIELDS = {
 _MODEL_FIELDS = {
     "id", "provider", "upstream", "kind", "display_name", "vision", "reasoning",
     "context_window", "max_output_tokens", "input_price", "output_price", "image_price",
-    "audio_minute_price", "active", "pro_only", "fallbacks", "sort_order",
+    "audio_minute_price", "cache_read_price", "cache_write_price", "active", "pro_only",
+    "fallbacks", "sort_order",
 }  # fmt: skip
 # Model kinds a provider kind can serve, where it cannot serve them all.
 KINDS_OFFERED = {
@@ -172,6 +173,8 @@ def _parse_model(entry: _Entry) -> dict:
     }
     for field in _PRICE_FIELDS:
         parsed[field] = entry.price(field)
+    for field in ("cache_read_price", "cache_write_price"):  # unset: the input price
+        parsed[field] = entry.price(field) if field in entry.data else None
     if parsed["max_output_tokens"] > parsed["context_window"]:
         raise entry.fail("max_output_tokens", "cannot exceed context_window")
     return parsed

@@ -260,6 +260,8 @@ class ChatCall:
                 prices=self.prices,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
             ),
             self.hold.amount,
         )
@@ -298,6 +300,8 @@ class ChatCall:
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
             tokens_estimated=estimated,
             latency_ms=self.latency_ms,
             time_to_first_token_ms=(
@@ -342,10 +346,16 @@ def worst_case_cost(chain: list[AiModel], request: ChatRequest) -> Decimal:
     """The most the call can cost, whichever of the model and its fallbacks answers."""
     prompt_tokens = cautious_prompt_tokens(request.messages)
     return max(
-        token_cost(
-            prices=answer_prices(candidate),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=min(request.max_tokens, candidate.max_output_tokens),
+        max(
+            # The prompt at its dearest: all of it written to the prompt cache, where a
+            # provider charges more for that than for plain input.
+            token_cost(
+                prices=answer_prices(candidate),
+                prompt_tokens=prompt_tokens,
+                completion_tokens=min(request.max_tokens, candidate.max_output_tokens),
+                cache_write_tokens=written,
+            )
+            for written in (0, prompt_tokens)
         )
         for candidate in chain
     )

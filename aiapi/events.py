@@ -44,6 +44,7 @@ class Usage:
     completion_tokens: int
     reasoning_tokens: int = 0
     cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens, written to it (Anthropic prices these)
 
 
 @dataclass(slots=True)

@@ -32,6 +32,13 @@ def model_payload(model: AiModel) -> dict:
             "output_per_million_tokens": format_usd(model.output_price),
             "per_image": format_usd(model.image_price),
             "per_audio_minute": format_usd(model.audio_minute_price),
+            # Input read from / written to the provider's prompt cache; the input price if unset.
+            "cache_read_per_million_tokens": format_usd(
+                model.input_price if model.cache_read_price is None else model.cache_read_price
+            ),
+            "cache_write_per_million_tokens": format_usd(
+                model.input_price if model.cache_write_price is None else model.cache_write_price
+            ),
         },
         "pro_only": model.pro_only,
     }

@@ -276,6 +276,9 @@ class UsageRecord(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     reasoning_tokens = models.PositiveIntegerField(default=0)
+    # Of prompt_tokens: read from the provider's prompt cache, and written to it.
+    cached_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
     tokens_estimated = models.BooleanField(default=False)  # counted by us, not the provider
     units = models.DecimalField(  # images or audio minutes for media models

@@ -53,6 +53,8 @@ def usage_record(
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
     reasoning_tokens: int = 0,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
     tokens_estimated: bool = False,
     units: Decimal = ZERO,
     latency_ms: int = 0,
@@ -72,6 +74,8 @@ def usage_record(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         reasoning_tokens=reasoning_tokens,
+        cached_tokens=cached_tokens,
+        cache_write_tokens=cache_write_tokens,
         total_tokens=prompt_tokens + completion_tokens,
         tokens_estimated=tokens_estimated,
         units=units,
@@ -88,6 +92,8 @@ def price_record(*, record: UsageRecord, prices: Prices, held: Decimal) -> Usage
     cost = usage_cost(
         prompt_tokens=record.prompt_tokens,
         completion_tokens=record.completion_tokens,
+        cached_tokens=record.cached_tokens,
+        cache_write_tokens=record.cache_write_tokens,
         units=record.units,
         prices=prices,
     )

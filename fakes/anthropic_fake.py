@@ -66,9 +66,13 @@ class AnthropicFake:
         output = len(tokens) + len(thoughts)
         message_id = f"msg_fake{int(time.time())}"
         cached = min(options["cached"], prompt)
-        input_usage = {"input_tokens": prompt - cached}
-        if cached:
-            input_usage |= {"cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+        written = min(options["cache_write"], prompt - cached)
+        input_usage = {"input_tokens": prompt - cached - written}
+        if cached or written:
+            input_usage |= {
+                "cache_read_input_tokens": cached,
+                "cache_creation_input_tokens": written,
+            }
         if not body.get("stream"):
             content = []
             if thoughts:

@@ -23,6 +23,8 @@ Behaviour is chosen by directives in the requested model name:
     fake:cached=6             report 6 of the prompt's tokens as read from the prompt cache
                               (OpenAI's prompt_tokens_details.cached_tokens, Anthropic's
                               cache_read_input_tokens)
+    fake:cache_write=2        Anthropic: report 2 of the prompt's tokens as written to the
+                              cache (cache_creation_input_tokens)
 
 tokens (default 8) is capped by the request's max_tokens / max_completion_tokens, which then
 ends with finish_reason "length". The content is deterministic: word i of WORDS, cycled.
@@ -123,6 +125,7 @@ def parse_directives(model: str) -> dict[str, int]:
         "nul": 0,
         "leak": 0,
         "cached": 0,
+        "cache_write": 0,
     }
     _, _, spec = model.partition(":")
     for item in spec.split(","):

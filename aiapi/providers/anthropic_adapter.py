@@ -343,6 +343,7 @@ def _usage(usage, *, output_tokens: int | None = None) -> Usage:
         prompt_tokens=(usage.input_tokens or 0) + read + written,
         completion_tokens=usage.output_tokens if output_tokens is None else output_tokens,
         cached_tokens=read,
+        cache_write_tokens=written,
     )
 
 

@@ -6,6 +6,7 @@ tokens, documents and audio, and OpenAI's own fields, over the openai SDK at the
 an OpenAI-kind model (`plain`) and an Anthropic-kind one (`claude`)."""
 
 import base64
+from decimal import Decimal
 
 import openai
 import orjson
@@ -185,6 +186,20 @@ def test_cached_prompt_tokens_are_reported(sdk, model, gateway_server):
     gateway_server.wait_idle()
     record = UsageRecord.objects.get()
     assert record.prompt_tokens == usage.prompt_tokens
+
+
+def test_cached_input_is_charged_at_the_models_cache_prices(sdk, gateway_server, carol):
+    reply = sdk.chat.completions.with_raw_response.create(model="claude-cached", messages=HELLO)
+    usage = reply.parse().usage
+
+    gateway_server.wait_idle()
+    record = UsageRecord.objects.get()
+    assert (record.cached_tokens, record.cache_write_tokens) == (6, 2)
+    # USD per million: plain input 3, cache reads 0.3, cache writes 3.75, output 15.
+    plain = usage.prompt_tokens - 6 - 2
+    expected = (plain * Decimal(3) + 6 * Decimal("0.3") + 2 * Decimal("3.75") + 4 * 15) / 10**6
+    assert record.cost == expected == Decimal(reply.headers["x-chuk-cost"])
+    assert balance_of(user=carol) == 10 - expected
 
 
 def test_include_usage_sends_the_usage_in_a_chunk_of_its_own(sdk):

@@ -96,9 +96,11 @@ output_price = 15.0
 [[models]]
 id = "claude-cached"
 provider = "fake-anthropic"
-upstream = "fake:tokens=4,cached=6"
+upstream = "fake:tokens=4,cached=6,cache_write=2"
 input_price = 3.0
 output_price = 15.0
+cache_read_price = 0.3
+cache_write_price = 3.75
 
 [[models]]
 id = "plain-cached"
