@@ -100,3 +100,21 @@ def test_without_the_bundled_files_the_byte_estimate_still_answers():
         """
     )
     assert out.splitlines()[-1] == "5"  # 18 bytes at 4 per token
+
+
+def test_a_provider_that_reports_no_usage_is_charged_by_the_real_count(sdk):
+    from tests.aiapi.test_openai_sdk import wait_for_record
+
+    question = [{"role": "user", "content": "tiktoken is great!"}]
+    reply = sdk.chat.completions.with_raw_response.create(model="no-usage", messages=question)
+    completion = reply.parse()
+
+    answer = completion.choices[0].message.content
+    assert completion.usage.completion_tokens == count_text_tokens(answer)
+    assert completion.usage.prompt_tokens == REPLY_PRIMING + MESSAGE_OVERHEAD + 6
+    record = wait_for_record(reply.headers["x-request-id"])
+    assert record.tokens_estimated
+    assert (record.prompt_tokens, record.completion_tokens) == (
+        completion.usage.prompt_tokens,
+        completion.usage.completion_tokens,
+    )
