@@ -6,14 +6,13 @@ Authentication is an API key, or the web app's session (which must pass the CSRF
 
 from __future__ import annotations
 
-import orjson
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from aiapi import chuk_render
 from aiapi.chuk_chat import ChukTurn, parse_turn, start_turn
 from aiapi.openai_api import api_caller
+from aiapi.wire import chuk as chuk_wire
 from aiapi.wire import sse
 from chukchat.errors import ApiError, json_response
 from chukchat.json_body import parse_json_body
@@ -35,13 +34,13 @@ async def chat(request: HttpRequest) -> HttpResponse:
         if kind == "error":
             return _error_response(turn)
     response = json_response(
-        chuk_render.result_payload(
+        chuk_wire.result_payload(
             turn.call, conversation_id=turn.conversation_id, message_id=turn.answer_id
         ),
         status=201,
     )
     response["x-request-id"] = turn.call.request_id
-    response["x-chuk-cost"] = chuk_render.cost_fields(chuk_render.charged(turn.call))["charged"]
+    response["x-chuk-cost"] = chuk_wire.cost_fields(chuk_wire.charged(turn.call))["charged"]
     return response
 
 
@@ -61,21 +60,6 @@ def _error_response(turn: ChukTurn) -> HttpResponse:
     return response
 
 
-def _sse_line(item: tuple[str, dict]) -> bytes:
-    kind, fields = item
-    if kind == "text" or kind == "reasoning" or kind == "error":
-        payload = fields
-    elif kind == "done":
-        payload = {"done": True, **fields}
-    else:  # meta, usage
-        payload = {kind: fields}
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
-
-
-def _is_last(item: tuple[str, dict]) -> bool:
-    return item[0] == "done" or item[0] == "error"
-
-
 async def _stream_response(turn: ChukTurn) -> HttpResponse:
     """Waits (up to one heartbeat) for the provider's first answer, so that a provider that
     fails before answering is a plain 502/504 rather than an error inside a 200 stream."""
@@ -83,6 +67,6 @@ async def _stream_response(turn: ChukTurn) -> HttpResponse:
     if isinstance(first, tuple) and first[0] == "error":
         await feed.close(abandoned=False)
         return _error_response(turn)
-    response = sse.response(feed, first, _sse_line, _is_last)
+    response = sse.response(feed, first, chuk_wire.sse_line, chuk_wire.is_last)
     response["x-request-id"] = turn.call.request_id
     return response

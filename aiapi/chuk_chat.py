@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from aiapi import chuk_render
 from aiapi.chat_input import ChatInput, bad, has_nul, parse_chat_input
 from aiapi.chat_service import Caller, ChatCall, start_chat
 from aiapi.conversation_selectors import conversation_get, turn_context
 from aiapi.conversations import answer_record, conversation_title_set, text_of, turn_begin
 from aiapi.events import ContentDelta, Done, ErrorEvent, Meta, ReasoningDelta
+from aiapi.wire import chuk as chuk_wire
 from chukchat.db_threads import db_call
 
 logger = logging.getLogger(__name__)
@@ -145,18 +145,18 @@ class ChukTurn:
                 elif isinstance(event, Meta):
                     yield (
                         "meta",
-                        chuk_render.meta_fields(call, conversation_id=self.conversation_id),
+                        chuk_wire.meta_fields(call, conversation_id=self.conversation_id),
                     )
                 elif isinstance(event, ErrorEvent):
                     await self.settle()
-                    yield "error", chuk_render.error_fields(event)
+                    yield "error", chuk_wire.error_fields(event)
                     return
                 elif isinstance(event, Done):
                     await self.settle()
-                    yield "usage", chuk_render.usage_fields(call)
+                    yield "usage", chuk_wire.usage_fields(call)
                     yield (
                         "done",
-                        chuk_render.done_fields(
+                        chuk_wire.done_fields(
                             call, conversation_id=self.conversation_id, message_id=self.answer_id
                         ),
                     )

@@ -35,10 +35,11 @@ from django.conf import settings
 
 from accounts.authentication import aauthenticate_api_key, auser_is_active, request_api_key
 from accounts.revocation import ACCOUNT_CLOSED, KEY_REVOKED, acknowledge, key_group, user_group
-from aiapi import chuk_render
 from aiapi.chat_service import Caller
 from aiapi.chuk_chat import ChukTurn, parse_turn, start_turn
 from aiapi.stream_journal import StreamInUse, StreamNotFound, journal
+from aiapi.wire import chuk as chuk_wire
+from aiapi.wire.chuk import error_frame
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
 from chukchat.origins import origin_is_ours
@@ -107,24 +108,6 @@ def frame(kind: str, stream_id: str, fields: dict, seq: int | None = None) -> st
         else {"type": kind, "id": stream_id, "seq": seq}
     )
     return orjson.dumps({**head, **body}).decode()
-
-
-def error_frame(
-    stream_id,
-    code: str,
-    message: str,
-    status: int = 400,
-    seq: int | None = None,
-    *,
-    retry_after: str | None = None,
-) -> str:
-    payload = {"type": "error", "id": stream_id, "error": message, "code": code, "status": status}
-    if retry_after is not None and retry_after.isdigit():
-        # What HTTP says in Retry-After: the seconds to wait before asking again.
-        payload["retryAfter"] = int(retry_after)
-    if seq is not None:
-        payload["seq"] = seq
-    return orjson.dumps(payload).decode()
 
 
 _JOB_STAGES = {"queued": 0, "running": 1}  # then finished: succeeded, failed or cancelled
@@ -521,7 +504,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     @staticmethod
     async def _say_cancelled(emit, turn: ChukTurn, stream_id: str, seq: int) -> None:
         """The last frame of a stopped stream: what was generated, and what it cost."""
-        fields = chuk_render.done_fields(
+        fields = chuk_wire.done_fields(
             turn.call, conversation_id=turn.conversation_id, message_id=turn.answer_id
         )
         await emit(frame("done", stream_id, {**fields, "cancelled": True}, seq), last=True)

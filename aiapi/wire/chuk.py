@@ -1,10 +1,13 @@
-"""The fields of the Chuk chat wire format (`/v1/ai/chat`, its SSE stream, the WebSocket):
-meta, text, reasoning, usage, done and error. SSE wraps them as `{"meta": {...}}`,
-`{"text": ...}`, `{"done": true, ...}`; the WebSocket adds `type`, `id` and `seq`."""
+"""The Chuk chat wire format (`/v1/ai/chat`, its SSE stream, the WebSocket): the fields of
+meta, text, reasoning, usage, done and error, the SSE line of each (`{"meta": {...}}`,
+`{"text": ...}`, `{"done": true, ...}`) and the WebSocket's error frame (the WebSocket adds
+`type`, `id` and `seq` to the same fields). One error shape: `error` (the message) and `code`."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+import orjson
 
 from aiapi.chat_service import ChatCall
 from aiapi.events import ErrorEvent
@@ -80,3 +83,37 @@ def result_payload(
     if call.reasoning:
         payload["reasoning"] = call.reasoning_text
     return payload
+
+
+def sse_line(item: tuple[str, dict]) -> bytes:
+    kind, fields = item
+    if kind == "text" or kind == "reasoning" or kind == "error":
+        payload = fields
+    elif kind == "done":
+        payload = {"done": True, **fields}
+    else:  # meta, usage
+        payload = {kind: fields}
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def is_last(item: tuple[str, dict]) -> bool:
+    return item[0] == "done" or item[0] == "error"
+
+
+def error_frame(
+    stream_id,
+    code: str,
+    message: str,
+    status: int = 400,
+    seq: int | None = None,
+    *,
+    retry_after: str | None = None,
+) -> str:
+    """A WebSocket error frame: the SSE error's fields, with the frame's type, id and seq."""
+    payload = {"type": "error", "id": stream_id, "error": message, "code": code, "status": status}
+    if retry_after is not None and retry_after.isdigit():
+        # What HTTP says in Retry-After: the seconds to wait before asking again.
+        payload["retryAfter"] = int(retry_after)
+    if seq is not None:
+        payload["seq"] = seq
+    return orjson.dumps(payload).decode()
