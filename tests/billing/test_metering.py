@@ -12,7 +12,7 @@ import pytest
 
 from aiapi.token_count import cautious_prompt_tokens
 from billing.ledger import credit_grant
-from billing.models import LedgerEntry, UsageRecord
+from billing.models import LedgerEntry, Plan, UsageRecord
 from billing.prices import Prices
 from billing.selectors import balance_of
 from billing.settlement import settle_sync
@@ -59,7 +59,9 @@ def run_concurrently(count: int, call) -> list:
 
 @pytest.fixture
 def dave(transactional_db, billing_catalogue):
-    """Dave has credit for exactly ten "steady" requests at their worst case."""
+    """Dave has credit for exactly ten "steady" requests at their worst case (and no Free
+    allowance to fall back on: it would be granted when his credit runs out)."""
+    Plan.objects.filter(slug="free").update(monthly_allowance=0)
     user = UserFactory(email="dave@example.com")
     credit_grant(user=user, amount=10 * steady_worst_case(), description="ten requests' worth")
     return user
