@@ -29,7 +29,8 @@ def create_image(page, prompt: str) -> None:
 
 def picture_loaded(page) -> None:
     page.wait_for_function(
-        "[...document.querySelectorAll('article.msg-image img')].every(i => i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('article.msg-image img')]"
+        ".every((img) => img.naturalWidth > 0)"
     )
 
 

@@ -200,7 +200,7 @@ def test_image_mode_creates_a_picture_and_shows_it_with_its_cost(browsing, erin,
     expect(image).to_be_visible()
     expect(image).to_have_attribute("alt", re.compile("lighthouse"))
     # Loaded, over the session (the file is its owner's only).
-    page.wait_for_function("document.querySelector('article.msg-image img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('article.msg-image img').naturalWidth > 0")
     job = MediaJob.objects.get(owner=erin, kind="image")
     assert job.params["size"] == "1792x1024" and job.params["prompt"] == "A lighthouse at dusk"
     expect(card.locator(".msg-meta")).to_have_text("Demo Image · $0.002")
