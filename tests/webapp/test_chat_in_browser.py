@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 from aiapi.models import Conversation, Message
 from billing.models import UsageRecord
-from fakes.upstream import WORDS, tiny_png
+from fakes.openai_fake import tiny_png
+from fakes.upstream_server import WORDS
 from tests.webapp.browser import (
     ANSWER,
     QUESTION,

@@ -6,7 +6,7 @@ import re
 from playwright.sync_api import expect
 
 from aiapi.models import Message
-from fakes.upstream import content_tokens
+from fakes.upstream_server import content_tokens
 from tests.webapp.browser import ask, choose_model, last_answer, wait_for_answer
 
 # A network where WebSockets never get through (some proxies): every socket fails to open.
