@@ -17,7 +17,7 @@ from accounts.api_keys import api_key_create
 from billing.metering import reserve
 from billing.models import CreditAccount, UsageRecord
 from billing.selectors import balance_of
-from fakes.upstream import tiny_png
+from fakes.openai_fake import tiny_png
 from media_tools.events import job_group
 from media_tools.models import MediaJob
 from media_tools.payloads import job_payload

@@ -9,7 +9,7 @@ import openai
 import pytest
 from PIL import Image
 
-from fakes.upstream import tiny_png
+from fakes.openai_fake import tiny_png
 from tests.media_tools.helpers import SENTENCE_WORDS, stored_files
 from tests.support.openapi import assert_valid
 
