@@ -47,7 +47,7 @@ def test_a_stream_whose_provider_fails_before_answering_is_an_http_error_the_sdk
     error = excinfo.value
     assert error.status_code == status
     assert error.response.headers["content-type"].startswith("application/json")
-    assert error.body["code"] == code and set(error.body) == {"message", "type", "code"}
+    assert error.body["code"] == code and set(error.body) == {"message", "type", "param", "code"}
     record = wait_for_record(error.response.headers["x-request-id"])
     assert record.status == "error" and record.error_code == code
     assert record.cost == 0 and record.completion_tokens == 0
