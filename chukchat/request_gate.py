@@ -14,6 +14,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.utils.module_loading import import_string
 
 from chukchat.db_errors import DATABASE_UNAVAILABLE
+from chukchat.db_threads import db_call
 from chukchat.errors import ApiError, database_unavailable
 
 _API_PREFIXES = ("/v1/", "/api/v1/")
@@ -72,8 +73,14 @@ async def _has_live_session(headers: dict[bytes, bytes]) -> bool:
     morsel = cookie.get(settings.SESSION_COOKIE_NAME)
     if morsel is None or not morsel.value:
         return False
-    store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(morsel.value)
-    return await store.aget("_auth_user_id") is not None
+    # In a worker thread that hands its connection back: this runs before Django's request
+    # signals, which would otherwise close a connection the database dropped.
+    return await db_call(_names_a_user, session_key=morsel.value)
+
+
+def _names_a_user(*, session_key: str) -> bool:
+    store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+    return store.get("_auth_user_id") is not None
 
 
 def _error_body(error: ApiError, path: str) -> bytes:
