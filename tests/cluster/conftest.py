@@ -82,7 +82,11 @@ def _test_database():
     what to tear down returned."""
     from django.db import connection
 
-    if connection.settings_dict["NAME"] == connection.creation._get_test_db_name():
+    # Once set up, the connection's NAME is the test database's. Without a TEST NAME setting
+    # (CI sets none) _get_test_db_name() would then say "test_test_...", and a second test
+    # database was made over the first for the `holds` alias too, left without tables.
+    name = connection.settings_dict["NAME"]
+    if name == connection.creation._get_test_db_name() or name.startswith("test_"):
         return None
     return setup_databases(verbosity=0, interactive=False, aliases={"default", "holds"})
 
