@@ -31,6 +31,7 @@ from billing.models import Reservation, ServerProcess, UsageRecord
 from billing.selectors import balance_of
 from tests.billing.test_faults import QUESTION, assert_money_exact, concurrently
 from tests.factories import UserFactory
+from tests.support.loops import run_on_own_loop
 from tests.support.server_process import server_process  # noqa: F401  (the fixture)
 from tests.support.servers import free_port
 
@@ -101,7 +102,7 @@ def test_an_answer_started_through_one_node_resumes_through_another(cluster, com
                 replayed.append(orjson.loads(await asyncio.wait_for(ws.recv(), 15)))
         return seen, rest, replayed
 
-    seen, rest, replayed = asyncio.run(talk())
+    seen, rest, replayed = run_on_own_loop(talk)
 
     frames = seen + rest
     assert [f["seq"] for f in frames] == list(range(len(frames)))
