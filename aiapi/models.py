@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from chukchat.encryption import decrypt_text, encrypt_text
@@ -103,6 +104,12 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     title_locked = models.BooleanField(default=False)  # the owner named it: keep their title
     model = models.CharField(max_length=128, blank=True)  # public id last used
+    # The chat's own instructions, sent as the system message of every turn that carries
+    # none (aiapi/chat_settings.py); its temperature and max tokens, which the web app sends
+    # with each message. Set from a preset, or edited, by the owner (PATCH).
+    system_prompt = models.TextField(blank=True, default="")
+    temperature = models.FloatField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -113,6 +120,32 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
+
+
+class Preset(models.Model):
+    """A named way to start a chat, owned by one user: a model, a system prompt, and
+    optionally a temperature and max tokens (Open WebUI's "models", LibreChat's presets)."""
+
+    owner = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="presets")
+    name = models.CharField(max_length=100)
+    model = models.CharField(max_length=128)  # public id
+    system_prompt = models.TextField(blank=True, default="")
+    temperature = models.FloatField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            # One name per owner, whatever its case: "Tutor" and "tutor" are the same preset.
+            models.UniqueConstraint(
+                "owner", Lower("name"), name="aiapi_preset_name_unique_per_owner"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Message(models.Model):
