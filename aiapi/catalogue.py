@@ -40,7 +40,7 @@ _MODEL_FIELDS = {
 }  # fmt: skip
 # Model kinds a provider kind can serve, where it cannot serve them all.
 KINDS_OFFERED = {
-    Provider.Kind.LOCAL: (AiModel.Kind.TRANSCRIPTION,),
+    Provider.Kind.LOCAL: (AiModel.Kind.TRANSCRIPTION, AiModel.Kind.SPEECH),
     Provider.Kind.DEMO: (AiModel.Kind.CHAT, AiModel.Kind.EMBEDDING, AiModel.Kind.IMAGE),
 }
 _PRICE_FIELDS = ("input_price", "output_price", "image_price", "audio_minute_price")

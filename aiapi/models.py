@@ -16,7 +16,7 @@ class Provider(models.Model):
         ANTHROPIC = "anthropic"
         GOOGLE = "google"
         DEMO = "demo"
-        LOCAL = "local"  # engines that run on our own workers (offline transcription)
+        LOCAL = "local"  # engines on our own machines (offline transcription and speech)
 
     name = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -59,6 +59,7 @@ class AiModel(models.Model):
         EMBEDDING = "embedding"
         IMAGE = "image"
         TRANSCRIPTION = "transcription"
+        SPEECH = "speech"  # text to speech: input_price is USD per million input characters
 
     public_id = models.CharField(max_length=128, unique=True)
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
@@ -69,7 +70,8 @@ class AiModel(models.Model):
     reasoning = models.BooleanField(default=False)
     context_window = models.PositiveIntegerField(default=8192)
     max_output_tokens = models.PositiveIntegerField(default=4096)
-    # USD per million tokens; per image and per audio minute for media models.
+    # USD per million tokens (per million characters of input for speech models); per image
+    # and per audio minute for those media models.
     input_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     output_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     image_price = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
