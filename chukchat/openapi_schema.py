@@ -27,6 +27,8 @@ from rest_framework import serializers
 from accounts.session_only import SessionOnly
 
 HAND_WRITTEN = Path(__file__).with_name("openapi_paths.yaml")
+# An app may describe its own routes in a file of its own, merged into the one above.
+APP_HAND_WRITTEN = [Path(__file__).resolve().parents[1] / "sharing" / "openapi_paths.yaml"]
 API_PREFIX = "/v1/"
 
 DESCRIPTION = """\
@@ -59,7 +61,12 @@ QUERY_SERIALIZERS = {
     "UsageCsvApi": "accounts.api.UsageFilterSerializer",
 }
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-TAGS = {"accounts": "user", "billing": "billing", "aiapi": "conversations"}
+TAGS = {
+    "accounts": "user",
+    "billing": "billing",
+    "aiapi": "conversations",
+    "sharing": "conversations",
+}
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -123,7 +130,11 @@ class ChukAutoSchema(AutoSchema):
 
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False):
         # Every view calls its body serializer InputSerializer or the like: name the component
-        # after the view, or they would collide.
+        # after the view, or they would collide. A serializer used as a field inside it
+        # (a list's items) is named after its own class.
+        serializer_class = serializer if isinstance(serializer, type) else type(serializer)
+        if serializer_class not in _nested_serializers(type(self.view)).values():
+            return serializer_class.__name__.removesuffix("Serializer")
         return type(self.view).__name__.removesuffix("Api") + "Request"
 
     def get_operation_id(self):
@@ -155,7 +166,15 @@ def _generated() -> dict:
 
 
 def _hand_written() -> dict:
-    return yaml.safe_load(HAND_WRITTEN.read_text())
+    hand = yaml.safe_load(HAND_WRITTEN.read_text())
+    for extra in APP_HAND_WRITTEN:
+        for section, entries in (yaml.safe_load(extra.read_text()) or {}).items():
+            if section == "components":
+                for kind, items in entries.items():
+                    hand["components"].setdefault(kind, {}).update(items)
+            else:
+                hand.setdefault(section, {}).update(entries)
+    return hand
 
 
 def _unauthenticated(operation: dict) -> bool:

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "aiapi",
     "billing",
     "media_tools",
+    "sharing",
     "webapp",
 ]
 

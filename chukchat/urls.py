@@ -25,8 +25,12 @@ urlpatterns = [
     path("api/v1/", include("aiapi.urls")),
     path("v1/", include("media_tools.urls")),
     path("api/v1/", include("media_tools.urls")),
+    # Sharing a chat (a read-only link) and importing one.
+    path("v1/", include("sharing.api_urls")),
     # Unknown API routes answer in the API's JSON error format, never an HTML page.
     re_path(r"^(?:v1|api)/(?P<rest>.*)$", views.api_not_found),
+    # A shared chat, for anyone with its link.
+    path("s/", include("sharing.urls")),
     # The web app's pages: landing, the chat app, a conversation.
     path("", include("webapp.urls")),
 ]
