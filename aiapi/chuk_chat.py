@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from aiapi import chat_compare
 from aiapi.chat_input import ChatInput, bad, has_nul, parse_chat_input
 from aiapi.chat_service import Caller, ChatCall, start_chat
 from aiapi.conversation_selectors import conversation_get, turn_context
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 PASSED_THROUGH = ("temperature", "top_p", "top_k", "stop", "seed")
 SAVED_ROLES = {"system", "user"}
 MAX_ID = 2**63 - 1  # the largest id the database holds (bigint)
+COMPARE_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 # Strong references to background work (titles), so it is not collected mid-way.
 _background: set[asyncio.Task] = set()
@@ -41,10 +44,11 @@ class TurnInput:
     conversation: int | str | None  # an id, "new", or None for a call that is not saved
     regenerate: bool
     edit_message_id: int | None
+    compare: str | None = None  # one answer of a comparison: stored as a candidate only
 
     @property
     def saved(self) -> bool:
-        return self.conversation is not None
+        return self.conversation is not None and self.compare is None
 
 
 def database_id(value) -> int | None:
@@ -76,6 +80,20 @@ def parse_turn(body: dict) -> TurnInput:
             "regenerate and edit_message_id need the conversation_id of a saved conversation",
             param="conversation_id",
         )
+    compare = body.get("compare")
+    if compare is not None:
+        if (
+            not isinstance(compare, str)
+            or not 1 <= len(compare) <= chat_compare.MAX_COMPARE_ID
+            or not COMPARE_ID.fullmatch(compare)
+        ):
+            raise bad(
+                "compare must be an id of 1 to 64 letters, digits, '-' or '_'", param="compare"
+            )
+        if conversation is None:
+            raise bad('compare needs a conversation_id (or "new")', param="conversation_id")
+        if regenerate or edit_message_id is not None:
+            raise bad("compare takes a new message, not regenerate or edit", param="compare")
     system = body.get("system")
     if system is not None and not isinstance(system, str):
         raise bad("system must be a string", param="system")
@@ -120,6 +138,7 @@ def parse_turn(body: dict) -> TurnInput:
         conversation=conversation,
         regenerate=regenerate,
         edit_message_id=edit_message_id,
+        compare=compare,
     )
 
 
@@ -130,6 +149,9 @@ class ChukTurn:
     message_ids: list[int] = field(default_factory=list)
     answer_id: int | None = None
     new_conversation: bool = False
+    # One answer of a comparison: (compare id, conversation id, its last message id, the new
+    # messages), kept as a candidate once settled.
+    candidate: tuple | None = None
     _settling: asyncio.Future | None = None
 
     async def events(self) -> AsyncIterator[tuple[str, dict]]:
@@ -175,6 +197,22 @@ class ChukTurn:
 
     async def _settle(self, *, cancelled: bool) -> None:
         await self.call.finish(cancelled=cancelled)
+        if self.candidate is not None and self.call.error is None and self.call.text:
+            compare_id, conversation_id, after_message_id, messages = self.candidate
+            try:
+                await chat_compare.candidate_save(
+                    owner_id=self.call.caller.user_id,
+                    request_id=self.call.request_id,
+                    compare_id=compare_id,
+                    conversation_id=conversation_id,
+                    after_message_id=after_message_id,
+                    messages=messages,
+                    text=self.call.text,
+                    reasoning=self.call.reasoning_text,
+                    finish_reason="cancelled" if cancelled else (self.call.finish_reason or ""),
+                )
+            except Exception:  # charged all the same; it just cannot be kept
+                logger.warning("compared answer %s not kept as a candidate", self.call.request_id)
         if self.conversation_id is not None:
             answer = await db_call(
                 answer_record,
@@ -234,30 +272,44 @@ async def start_turn(
     request = turn.chat.request
     new_messages = list(request.messages)
     context = None
+    after_message_id = None
     if isinstance(turn.conversation, int):
 
         def load():
             conversation = conversation_get(
                 owner_id=caller.user_id, conversation_id=turn.conversation
             )
-            return turn_context(
+            context = turn_context(
                 conversation=conversation,
                 regenerate=turn.regenerate,
                 edit_message_id=turn.edit_message_id,
             )
+            return context, chat_compare.last_message_id(conversation)
 
-        context = await db_call(load)
+        context, after_message_id = await db_call(load)
         request.messages = context.history + new_messages
     if turn.system:
         request.messages.insert(0, {"role": "system", "content": turn.system})
-    call = await start_chat(
-        caller=caller,
-        model_id=turn.chat.model,
-        request=request,
-        endpoint=endpoint,
-        stream=stream,
-    )
+    if turn.compare is not None:
+        await chat_compare.compare_slot_take(owner_id=caller.user_id, compare_id=turn.compare)
+    try:
+        call = await start_chat(
+            caller=caller,
+            model_id=turn.chat.model,
+            request=request,
+            endpoint=endpoint,
+            stream=stream,
+        )
+    except BaseException:
+        if turn.compare is not None:
+            await chat_compare.compare_slot_give_back(
+                owner_id=caller.user_id, compare_id=turn.compare
+            )
+        raise
     chuk = ChukTurn(call=call)
+    if turn.compare is not None:
+        conversation_id = turn.conversation if context is not None else None
+        chuk.candidate = (turn.compare, conversation_id, after_message_id, new_messages)
     if turn.saved:
         try:
             chuk.conversation_id, chuk.message_ids = await db_call(

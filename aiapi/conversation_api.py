@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from aiapi.chat_compare import candidate_keep
 from aiapi.conversation_images import conversation_image_get, conversation_image_save
 from aiapi.conversation_render import (
     conversation_markdown,
@@ -68,6 +69,23 @@ class ConversationImageListApi(APIView):
         data.is_valid(raise_exception=True)
         image = conversation_image_save(owner_id=request.user.pk, **data.validated_data)
         return Response(image_payload(image), status=201)
+
+
+class ConversationKeepApi(APIView):
+    """POST: keep one answer of a comparison as the chat's continuation: its question and
+    answer are appended to the conversation, with the tokens and cost it was charged."""
+
+    class InputSerializer(serializers.Serializer):
+        request_id = serializers.CharField(max_length=64)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = candidate_keep(owner_id=request.user.pk, **data.validated_data)
+        return Response(
+            conversation_payload(conversation, conversation_messages(conversation=conversation)),
+            status=201,
+        )
 
 
 class ConversationImageApi(APIView):

@@ -31,6 +31,7 @@ urlpatterns = [
     path("conversations/<int:conversation_id>", conversation_api.ConversationDetailApi.as_view()),
     # Generated pictures kept in a conversation's history
     path("conversations/images", conversation_api.ConversationImageListApi.as_view()),
+    path("conversations/keep", conversation_api.ConversationKeepApi.as_view()),
     path(
         "conversations/<int:conversation_id>/images/<int:image_id>",
         conversation_api.ConversationImageApi.as_view(),
