@@ -10,7 +10,7 @@ import { startStream } from "./stream.js";
 import { imagesOf } from "./thread.js";
 
 // A message's content: plain text, or parts (the words, the documents, then the images).
-function contentOf(text, images, documents = []) {
+export function contentOf(text, images, documents = []) {
   if (!images.length && !documents.length) return text;
   const parts = [];
   if (text) parts.push({ type: "text", text });
@@ -90,6 +90,13 @@ export class Chat {
       this.id = image.conversationId;
       history.pushState({ id: this.id }, "", `/c/${this.id}`);
     }
+    this.sidebar.reload().then(() => this.sidebar.setActive(this.id));
+  }
+
+  // An answer of a comparison was kept (compare.js): the chat as the server now has it.
+  keepCompared(conversation) {
+    if (this.id === null) history.pushState({ id: conversation.id }, "", `/c/${conversation.id}`);
+    this.show(conversation);
     this.sidebar.reload().then(() => this.sidebar.setActive(this.id));
   }
 

@@ -2,6 +2,7 @@
 
 import { refreshBalance } from "./balance.js";
 import { Chat } from "./chat.js";
+import { Compare, ComparePicker } from "./compare.js";
 import { Composer } from "./composer.js";
 import { convertDocument } from "./documents.js";
 import { ImageMode, savedImageCard } from "./imagegen.js";
@@ -25,6 +26,7 @@ socket.connect();
 
 let chat = null;
 let imageMode = null;
+let compare = null;
 
 // The balance in the sidebar, read again once an answer or a job has been charged.
 let balanceTimer = null;
@@ -36,8 +38,8 @@ function spent() {
 const composer = new Composer({
   form: document.getElementById("composer"),
   dropZone: document.getElementById("main"),
-  onSend: (message) => chat.send(message),
-  onStop: () => chat.stop(),
+  onSend: (message) => compare.send(message) || chat.send(message),
+  onStop: () => compare.stop() || chat.stop(),
   onImage: (prompt) => imageMode.create(prompt),
   convert: (file, onProgress) => convertDocument({ file, socket, onProgress }),
 });
@@ -87,6 +89,13 @@ chat = new Chat({
   onSpent: spent,
 });
 
+const comparePicker = new ComparePicker({
+  root: document.getElementById("compare-picker"),
+  models: state.models.filter((model) => picker.usable(model.id)),
+  current: () => picker.current,
+});
+compare = new Compare({ picker: comparePicker, chat, socket, composer, toast, onSpent: spent });
+
 imageMode = new ImageMode({
   bar: document.getElementById("image-mode-bar"),
   toggle: document.getElementById("image-mode"),
@@ -135,7 +144,7 @@ window.addEventListener("popstate", () => {
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.defaultPrevented) return;
   if (document.querySelector("dialog[open]")) return;
-  if (voice.cancel() || chat.stop() || imageMode.leave() || sidebar.closeDrawer()) event.preventDefault();
+  if (voice.cancel() || compare.stop() || chat.stop() || imageMode.leave() || sidebar.closeDrawer()) event.preventDefault();
 });
 
 if (window.matchMedia("(pointer: fine)").matches) composer.focus();

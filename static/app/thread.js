@@ -142,7 +142,7 @@ class UserMessage {
   }
 }
 
-class AssistantMessage {
+export class AssistantMessage {
   constructor(thread, message = {}) {
     this.thread = thread;
     this.role = "assistant";
