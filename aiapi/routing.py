@@ -21,6 +21,8 @@ from aiapi.providers.base import (
     ImageRequest,
     ImageResult,
     ProviderFailure,
+    SpeechRequest,
+    SpeechResult,
     TranscriptionRequest,
     TranscriptionResult,
 )
@@ -228,4 +230,10 @@ async def route_transcription(
 async def route_images(*, model: AiModel, request: ImageRequest) -> tuple[AiModel, ImageResult]:
     return await _route_media(
         model, lambda adapter, candidate: adapter.generate_images(candidate.upstream, request)
+    )
+
+
+async def route_speech(*, model: AiModel, request: SpeechRequest) -> tuple[AiModel, SpeechResult]:
+    return await _route_media(
+        model, lambda adapter, candidate: adapter.speak(candidate.upstream, request)
     )

@@ -1,5 +1,6 @@
 """The OpenAI side of the fake provider: chat completions (streaming and not, tools,
-reasoning_content, logprobs, cached tokens), embeddings, audio transcriptions, image generations.
+reasoning_content, logprobs, cached tokens), embeddings, audio transcriptions, speech (a tone
+as WAV or raw PCM), image generations.
 
 As the real APIs do: with `logprobs: true` each OpenAI content token carries its log
 probability (and `top_logprobs` alternatives)."""
@@ -58,6 +59,32 @@ def tiny_png(seed: str, size: int = 8) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
+
+
+SPEECH_RATE = 24_000  # as OpenAI's speech: 24 kHz mono 16-bit
+
+
+def tone_pcm(text: str) -> bytes:
+    """A 440 Hz tone, 60 ms a character (at least half a second): audio whose length says
+    how much text it stands for."""
+    samples = max(SPEECH_RATE // 2, len(text) * SPEECH_RATE * 6 // 100)
+    return b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / SPEECH_RATE)))
+        for i in range(samples)
+    )
+
+
+def tone_wav(text: str) -> bytes:
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(SPEECH_RATE)
+        writer.writeframes(tone_pcm(text))
+    return out.getvalue()
 
 
 def fake_embedding(text: str, dimensions: int) -> list[float]:
@@ -271,6 +298,20 @@ class OpenAIFake:
             )
         payload["usage"] = {"type": "duration", "seconds": 1}
         await self.respond(send, 200, payload)
+
+    async def speech(self, send, body):
+        """wav and pcm, as OpenAI makes them; the fake makes no compressed formats."""
+        text = body.get("input")
+        if not isinstance(text, str) or not text or body.get("voice") is None:
+            return await self.error(send, 400, "input and voice are required", anthropic=False)
+        fmt = body.get("response_format", "mp3")
+        if fmt == "wav":
+            return await self.respond(send, 200, tone_wav(text), b"audio/wav")
+        if fmt == "pcm":
+            return await self.respond(send, 200, tone_pcm(text), b"audio/pcm")
+        return await self.error(
+            send, 400, f"the fake makes wav and pcm, not {fmt}", anthropic=False
+        )
 
     async def images(self, send, body):
         count = int(body.get("n") or 1)

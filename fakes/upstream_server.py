@@ -295,6 +295,8 @@ class UpstreamServer:
             return await self.embeddings(send, body)
         if path == "/v1/images/generations":
             return await self.images(send, body)
+        if path == "/v1/audio/speech":
+            return await self.speech(send, body)
         return await self.respond(send, 404, {"error": {"message": "not found"}})
 
     def authorised(self, headers: dict, *, anthropic: bool) -> bool:

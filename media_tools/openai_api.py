@@ -1,6 +1,7 @@
 """OpenAI's synchronous media endpoints, under /v1/ and /api/v1/: POST /audio/transcriptions
-and POST /images/generations. Each runs as a media job (same limits, billing and engines) and
-waits for it up to MEDIA_SYNC_WAIT_SECONDS; the official `openai` SDK works unchanged."""
+and POST /images/generations, each run as a media job (same limits, billing and engines) and
+waited for up to MEDIA_SYNC_WAIT_SECONDS; and POST /audio/speech, made while the client waits
+(media_tools/speech.py). The official `openai` SDK works unchanged."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.rate_limits import arate_limit_request
 from aiapi.openai_api import api_caller
 from billing.money import format_usd
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError, json_response
+from chukchat.json_body import parse_json_body
 from media_tools.errors import api_error_for
 from media_tools.jobs import job_cancel
 from media_tools.models import MediaJob
 from media_tools.selectors import job_wait_finished
 from media_tools.signed_urls import signed_file_url
+from media_tools.speech import parse_speech_input, speech_create
 from media_tools.storage import read_file
 from media_tools.submissions import submit_images, submit_transcription
 from media_tools.transcript_formats import transcription_response
@@ -82,3 +86,17 @@ async def images_generations(request: HttpRequest) -> HttpResponse:
         data.append(item)
     created = int(job.finished_at.timestamp()) if job.finished_at else 0
     return _headers(json_response({"created": created, "data": data}), job)
+
+
+@csrf_exempt
+@require_POST
+async def audio_speech(request: HttpRequest) -> HttpResponse:
+    """The audio itself, in the asked format; the web app reads answers aloud with its session."""
+    caller = await api_caller(request, allow_session=True)
+    model_id, speech_request = parse_speech_input(parse_json_body(request))
+    await arate_limit_request(request, caller=caller)
+    outcome = await speech_create(caller=caller, model_id=model_id, request=speech_request)
+    response = HttpResponse(outcome.audio, content_type=outcome.content_type)
+    response["x-request-id"] = outcome.request_id
+    response["x-chuk-cost"] = format_usd(outcome.cost)
+    return response

@@ -6,6 +6,7 @@ from media_tools import api, openai_api
 
 urlpatterns = [
     path("audio/transcriptions", openai_api.audio_transcriptions),
+    path("audio/speech", openai_api.audio_speech),
     path("images/generations", openai_api.images_generations),
     path("media/transcriptions", api.transcriptions_create),
     path("media/images", api.images_create),

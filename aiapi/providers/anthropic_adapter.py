@@ -19,6 +19,8 @@ from aiapi.providers.base import (
     ImageRequest,
     ImageResult,
     ProviderFailure,
+    SpeechRequest,
+    SpeechResult,
     TranscriptionRequest,
     TranscriptionResult,
     not_offered,
@@ -332,6 +334,9 @@ class AnthropicAdapter:
 
     async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult:
         raise not_offered("image generation")
+
+    async def speak(self, upstream: str, request: SpeechRequest) -> SpeechResult:
+        raise not_offered("speech")
 
 
 def _usage(usage, *, output_tokens: int | None = None) -> Usage:

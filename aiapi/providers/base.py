@@ -117,6 +117,21 @@ class ImageResult:
     revised_prompts: list[str | None] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class SpeechRequest:
+    input: str
+    voice: str | dict  # an OpenAI voice name, or a custom voice ({"id": ...}) for OpenAI itself
+    response_format: str = "mp3"  # mp3 | opus | aac | flac | wav | pcm
+    speed: float = 1.0
+    instructions: str | None = None
+
+
+@dataclass(slots=True)
+class SpeechResult:
+    audio: bytes  # the encoded file, in the request's response_format
+    content_type: str
+
+
 class ProviderFailure(Exception):
     """A provider call failed before answering. `retryable` failures (5xx, 429, timeouts,
     refused connections, our own missing credentials) send routing on to the fallbacks.
@@ -158,6 +173,8 @@ class Adapter(Protocol):
 
     async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult: ...
 
+    async def speak(self, upstream: str, request: SpeechRequest) -> SpeechResult: ...
+
 
 def not_offered(what: str) -> ProviderFailure:
     """A provider asked for something it does not do: a catalogue mistake, not an outage."""
@@ -186,4 +203,7 @@ class UnconfiguredAdapter:
         raise ProviderFailure("The provider has no credentials.", retryable=True)
 
     async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult:
+        raise ProviderFailure("The provider has no credentials.", retryable=True)
+
+    async def speak(self, upstream: str, request: SpeechRequest) -> SpeechResult:
         raise ProviderFailure("The provider has no credentials.", retryable=True)

@@ -18,6 +18,8 @@ from aiapi.providers.base import (
     EmbeddingResult,
     ImageRequest,
     ImageResult,
+    SpeechRequest,
+    SpeechResult,
     TranscriptionRequest,
     TranscriptionResult,
     not_offered,
@@ -167,3 +169,6 @@ class DemoAdapter:
             lambda: [demo_image(request.prompt, i, request.size) for i in range(request.n)]
         )
         return ImageResult(images=images, revised_prompts=[None] * request.n)
+
+    async def speak(self, upstream: str, request: SpeechRequest) -> SpeechResult:
+        raise not_offered("speech")

@@ -1,5 +1,6 @@
-"""Engines that run on our own Celery workers, no network: offline transcription (PocketSphinx).
-The engine itself lives with the media tools; this adapter only hands it the decoded audio."""
+"""Engines that run on our own machines, no network: offline transcription (PocketSphinx, on
+the Celery workers) and speech (eSpeak NG, a child process of the web server). The engines
+live with the media tools; this adapter only hands them their input."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from aiapi.providers.base import (
     EmbeddingResult,
     ImageRequest,
     ImageResult,
+    ProviderFailure,
+    SpeechRequest,
+    SpeechResult,
     TranscriptionRequest,
     TranscriptionResult,
     not_offered,
@@ -41,3 +45,16 @@ class LocalAdapter:
 
     async def generate_images(self, upstream: str, request: ImageRequest) -> ImageResult:
         raise not_offered("image generation")
+
+    async def speak(self, upstream: str, request: SpeechRequest) -> SpeechResult:
+        from media_tools.engines.audio_encode import FORMATS, encode
+        from media_tools.engines.speech_local import RATE, speak_pcm
+
+        if not isinstance(request.voice, str):
+            raise ProviderFailure(
+                "Custom voices are not available on the offline engine.", retryable=False
+            )
+        pcm = await speak_pcm(request.input, voice=request.voice, speed=request.speed)
+        # Encoding is CPU work too: off the event loop.
+        audio = await asyncio.to_thread(encode, pcm, rate=RATE, fmt=request.response_format)
+        return SpeechResult(audio=audio, content_type=FORMATS[request.response_format].content_type)

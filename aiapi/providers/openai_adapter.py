@@ -19,6 +19,8 @@ from aiapi.providers.base import (
     ImageRequest,
     ImageResult,
     ProviderFailure,
+    SpeechRequest,
+    SpeechResult,
     TranscriptionRequest,
     TranscriptionResult,
     TranscriptSegment,
@@ -247,6 +249,30 @@ class OpenAIAdapter:
         if not images:
             raise ProviderFailure("The provider sent no image.", retryable=False)
         return ImageResult(images=images, revised_prompts=revised)
+
+    async def speak(self, upstream: str, request: SpeechRequest) -> SpeechResult:
+        params: dict = {
+            "model": upstream,
+            "input": request.input,
+            "voice": request.voice,
+            "response_format": request.response_format,
+            "speed": request.speed,
+        }
+        if request.instructions is not None:
+            params["instructions"] = request.instructions
+        try:
+            raw = await self.client.audio.speech.with_raw_response.create(**params)
+        except openai.OpenAIError as error:
+            raise failure_from(error, secrets=self._secrets) from error
+        audio = raw.http_response.content
+        content_type = raw.http_response.headers.get("content-type", "").split(";")[0].strip()
+        if not audio or content_type.startswith(("application/json", "text/")):
+            raise ProviderFailure("The provider sent no audio.", retryable=False)
+        if request.response_format == "wav" and audio[:4] != b"RIFF":
+            raise ProviderFailure(
+                "The provider sent something that is not a WAV file.", retryable=False
+            )
+        return SpeechResult(audio=audio, content_type=content_type or "application/octet-stream")
 
     async def _image_bytes(self, item: dict) -> bytes:
         if item.get("b64_json"):
