@@ -20,6 +20,7 @@ from django.conf import settings
 from aiapi import chat_compare
 from aiapi.chat_input import ChatInput, bad, has_nul, parse_chat_input
 from aiapi.chat_service import Caller, ChatCall, start_chat
+from aiapi.chat_settings import with_chat_system_prompt
 from aiapi.conversation_selectors import conversation_get, turn_context
 from aiapi.conversations import answer_record, conversation_title_set, text_of, turn_begin
 from aiapi.events import ContentDelta, Done, ErrorEvent, Meta, ReasoningDelta
@@ -290,6 +291,10 @@ async def start_turn(
         request.messages = context.history + new_messages
     if turn.system:
         request.messages.insert(0, {"role": "system", "content": turn.system})
+    if context is not None:
+        request.messages = with_chat_system_prompt(
+            request.messages, system_prompt=context.system_prompt
+        )
     if turn.compare is not None:
         await chat_compare.compare_slot_take(owner_id=caller.user_id, compare_id=turn.compare)
     try:

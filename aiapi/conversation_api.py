@@ -22,6 +22,8 @@ from aiapi.conversation_selectors import (
     conversation_messages,
 )
 from aiapi.conversations import conversation_delete, conversation_update
+from aiapi.json_fields import NumberField, TextField, WholeNumberField
+from aiapi.presets import SYSTEM_PROMPT_MAX, TEMPERATURE_MAX, TEMPERATURE_MIN
 from chukchat.errors import ApiError
 from chukchat.pagination import PageSerializer, page_payload
 
@@ -104,6 +106,14 @@ class ConversationDetailApi(APIView):
     class UpdateSerializer(serializers.Serializer):
         title = serializers.CharField(required=False, allow_blank=False, max_length=200)
         archived = serializers.BooleanField(required=False)
+        # The chat's own instructions and settings (aiapi/chat_settings.py), as a preset has them.
+        system_prompt = TextField(
+            required=False, allow_blank=True, max_length=SYSTEM_PROMPT_MAX, trim_whitespace=False
+        )
+        temperature = NumberField(
+            required=False, allow_null=True, min_value=TEMPERATURE_MIN, max_value=TEMPERATURE_MAX
+        )
+        max_tokens = WholeNumberField(required=False, allow_null=True, min_value=1, max_value=2**31)
 
     def get(self, request, conversation_id: int):
         conversation = conversation_get(owner_id=request.user.pk, conversation_id=conversation_id)
@@ -116,7 +126,11 @@ class ConversationDetailApi(APIView):
         changes = self.UpdateSerializer(data=request.data)
         changes.is_valid(raise_exception=True)
         if not changes.validated_data:
-            raise ApiError(400, "invalid_request", "Send a title or archived to change.")
+            raise ApiError(
+                400,
+                "invalid_request",
+                "Send a title, archived, system_prompt, temperature or max_tokens to change.",
+            )
         conversation = conversation_update(conversation=conversation, **changes.validated_data)
         return Response(summary_payload(conversation))
 

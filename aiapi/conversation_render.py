@@ -14,6 +14,9 @@ def summary_payload(conversation: Conversation) -> dict:
         "title": conversation.title,
         "model": conversation.model,
         "archived": conversation.archived,
+        "systemPrompt": conversation.system_prompt,
+        "temperature": conversation.temperature,
+        "maxTokens": conversation.max_tokens,
         "createdAt": conversation.created_at.isoformat(),
         "updatedAt": conversation.updated_at.isoformat(),
     }

@@ -49,6 +49,7 @@ class TurnContext:
 
     history: list[dict]
     drop_from_id: int | None
+    system_prompt: str = ""  # the chat's own (aiapi/chat_settings.py)
 
 
 def turn_context(
@@ -88,7 +89,9 @@ def turn_context(
         # Failed or empty answers are not part of what the model is shown.
         if not (m.role == Message.Role.ASSISTANT and (m.error or not text_of(m.content)))
     ]
-    return TurnContext(history=history, drop_from_id=drop_from_id)
+    return TurnContext(
+        history=history, drop_from_id=drop_from_id, system_prompt=conversation.system_prompt
+    )
 
 
 def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:

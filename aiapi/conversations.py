@@ -129,10 +129,29 @@ def answer_record(*, conversation_id: int, call: ChatCall, cancelled: bool = Fal
     return answer
 
 
+UNSET = object()
+
+
 def conversation_update(
-    *, conversation: Conversation, title: str | None = None, archived: bool | None = None
+    *,
+    conversation: Conversation,
+    title: str | None = None,
+    archived: bool | None = None,
+    system_prompt: str | None = None,
+    temperature=UNSET,
+    max_tokens=UNSET,
 ) -> Conversation:
+    """`temperature` and `max_tokens` None clear them (the model's defaults apply)."""
     fields = []
+    if system_prompt is not None:
+        conversation.system_prompt = system_prompt
+        fields.append("system_prompt")
+    if temperature is not UNSET:
+        conversation.temperature = temperature
+        fields.append("temperature")
+    if max_tokens is not UNSET:
+        conversation.max_tokens = max_tokens
+        fields.append("max_tokens")
     if title is not None:
         conversation.title = title.strip()[:200] or "New chat"
         conversation.title_locked = True  # a generated title never replaces the owner's

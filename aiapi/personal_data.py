@@ -1,12 +1,13 @@
 """What aiapi holds about a person, for their data export and for erasing it when they delete
-their account: saved conversations, stored Responses API responses and the usage records of
+their account: saved conversations, presets, stored Responses API responses and the usage records of
 their requests."""
 
 from __future__ import annotations
 
 from accounts.models import User
 from aiapi.conversation_render import conversation_payload
-from aiapi.models import Conversation, StoredResponse
+from aiapi.models import Conversation, Preset, StoredResponse
+from aiapi.preset_render import preset_payload
 from billing.models import UsageRecord
 from billing.money import format_usd
 
@@ -16,6 +17,9 @@ def export_for(*, user: User) -> dict:
     return {
         "conversations": [
             conversation_payload(c, c.messages.order_by("created_at", "id")) for c in conversations
+        ],
+        "presets": [
+            preset_payload(p) for p in Preset.objects.filter(owner=user).order_by("name", "id")
         ],
         "responses": [
             {
@@ -48,10 +52,12 @@ def export_for(*, user: User) -> dict:
 
 def erase_for(*, user: User) -> dict[str, int]:
     conversations, _ = Conversation.objects.filter(owner=user).delete()
+    presets, _ = Preset.objects.filter(owner=user).delete()
     responses, _ = StoredResponse.objects.filter(owner=user).delete()
     usage, _ = UsageRecord.objects.filter(user=user).delete()
     return {
         "conversations and messages": conversations,
+        "presets": presets,
         "stored responses": responses,
         "usage records": usage,
     }

@@ -8,6 +8,7 @@ from aiapi import (
     completions_api,
     conversation_api,
     openai_api,
+    preset_api,
     responses_api,
 )
 
@@ -40,4 +41,7 @@ urlpatterns = [
         "conversations/<int:conversation_id>/export",
         conversation_api.ConversationExportApi.as_view(),
     ),
+    # Presets: a named model + system prompt + temperature + max tokens to start chats with
+    path("presets", preset_api.PresetListApi.as_view()),
+    path("presets/<int:preset_id>", preset_api.PresetDetailApi.as_view()),
 ]
