@@ -3,11 +3,14 @@ it (nothing once it is revoked, or once the conversation is gone)."""
 
 from __future__ import annotations
 
+import re
+
 from aiapi.models import Conversation, ConversationImage
 from sharing.models import ShareLink
 from sharing.services import not_shared
 
-TOKEN_MAX = 64
+# What secrets.token_urlsafe makes; anything else (a NUL, a space) is no link at all.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def share_link_active(*, conversation: Conversation) -> ShareLink:
@@ -19,7 +22,7 @@ def share_link_active(*, conversation: Conversation) -> ShareLink:
 
 def shared_link_get(*, token: str) -> ShareLink | None:
     """The working link with this token and its conversation, or None."""
-    if not token or len(token) > TOKEN_MAX:
+    if not TOKEN.fullmatch(token or ""):
         return None
     return (
         ShareLink.objects.select_related("conversation")
