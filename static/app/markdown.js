@@ -86,6 +86,8 @@ function decorateCodeBlocks(root) {
     copy.addEventListener("click", () => copyText(copy, code.textContent.replace(/\n$/, "")));
     head.append(name, copy);
     pre.replaceWith(block);
+    // Focusable, so a long line can be scrolled sideways from the keyboard.
+    pre.tabIndex = 0;
     block.append(head, pre);
     if (highlighter) highlight(code);
     else needsHighlighter = true;
