@@ -49,6 +49,8 @@ MODELS_BY_PATH = {
     "/ai/chat/stream": CHAT_MODELS,
     "/completions": CHAT_MODELS,
     "/responses": CHAT_MODELS,
+    "/v1/presets": CHAT_MODELS,
+    "/v1/presets/{preset_id}": CHAT_MODELS,
     "/embeddings": ["emb"],
     "/images/generations": ["demo-image"],
     "/media/images": ["demo-image"],
