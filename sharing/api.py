@@ -98,6 +98,12 @@ class ConversationImportApi(APIView):
                 "payload_too_large",
                 f"The file is too large to import (at most {MAX_BYTES // (1024 * 1024)} MB).",
             )
+        if not isinstance(request.data, dict):
+            raise ApiError(
+                400,
+                "invalid_import",
+                "This is not an exported chat: expected a JSON object with its messages.",
+            )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
