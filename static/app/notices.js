@@ -20,7 +20,16 @@ export function confirmer(dialog) {
       text.textContent = body;
       ok.textContent = action;
       dialog.returnValue = "";
-      dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+      const opener = document.activeElement;
+      dialog.addEventListener(
+        "close",
+        () => {
+          // Focus goes back to what opened the dialog (Esc, Cancel or the action alike).
+          if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+          resolve(dialog.returnValue === "confirm");
+        },
+        { once: true },
+      );
       dialog.showModal();
       dialog.querySelector('button[value="cancel"]').focus();
     });

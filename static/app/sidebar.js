@@ -67,8 +67,10 @@ export class Sidebar {
 
   closeDrawer() {
     if (this.shell.dataset.sidebar !== "open") return false;
+    const hadFocus = this.shell.querySelector("#sidebar").contains(document.activeElement);
     this.shell.dataset.sidebar = "closed";
     this.opener.setAttribute("aria-expanded", "false");
+    if (hadFocus) this.opener.focus(); // not left on a control that has slid away
     return true;
   }
 
@@ -168,7 +170,7 @@ export class Sidebar {
       const button = event.target.closest("[data-action]");
       if (!button || !this.menuFor) return;
       const { conversation } = this.menuFor;
-      this.closeMenu(false);
+      this.closeMenu(true); // focus back on the chat's options button, where a dialog returns it
       if (button.dataset.action === "rename") this.rename(conversation);
       else if (button.dataset.action === "archive") this.setArchived(conversation, !conversation.archived);
       else this.remove(conversation);
