@@ -25,7 +25,7 @@ function summaryOf(conversation) {
 }
 
 export class Chat {
-  constructor({ thread, composer, picker, sidebar, socket, title, toast, onSpent = () => {} }) {
+  constructor({ thread, composer, picker, sidebar, socket, title, toast, settings = null, onSpent = () => {} }) {
     this.thread = thread;
     this.composer = composer;
     this.picker = picker;
@@ -34,6 +34,7 @@ export class Chat {
     this.titleElement = title;
     this.toast = toast;
     this.onSpent = onSpent;
+    this.settings = settings; // the chat's system prompt, temperature, max tokens (chatsettings.js)
     this.id = null;
     this.token = {};
     this.runs = new Set();
@@ -46,6 +47,7 @@ export class Chat {
     this.token = {};
     this.id = conversation ? conversation.id : null;
     this.setTitle(conversation ? conversation.title : null);
+    if (this.settings) this.settings.show(conversation);
     this.thread.show(conversation ? conversation.messages : [], conversation ? conversation.images || [] : []);
     if (conversation && conversation.model) this.picker.set(conversation.model);
     for (const run of this.runs) {
@@ -153,7 +155,7 @@ export class Chat {
     this.updateBusy();
     run.controller = startStream({
       socket: this.socket,
-      body: { model: model ? model.id : undefined, ...fields },
+      body: { model: model ? model.id : undefined, ...(this.settings ? this.settings.fields() : {}), ...fields },
       onFrame: (frame) => this.onFrame(run, frame),
     });
   }
@@ -165,6 +167,7 @@ export class Chat {
         view.model = frame.model;
         view.provider = frame.provider;
         if (run.conversationId === null && frame.conversationId) {
+          if (this.settings) this.settings.created(frame.conversationId);
           run.conversationId = frame.conversationId;
           if (run.token === this.token && this.id === null) {
             this.id = frame.conversationId;

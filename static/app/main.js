@@ -2,6 +2,7 @@
 
 import { refreshBalance } from "./balance.js";
 import { Chat } from "./chat.js";
+import { ChatSettings } from "./chatsettings.js";
 import { Compare, ComparePicker } from "./compare.js";
 import { Composer } from "./composer.js";
 import { convertDocument } from "./documents.js";
@@ -78,6 +79,14 @@ const sidebar = new Sidebar({
   },
 });
 
+const chatSettings = new ChatSettings({
+  dialog: document.getElementById("chat-settings-dialog"),
+  button: document.getElementById("chat-settings-button"),
+  picker,
+  toast,
+  chatId: () => chat.id,
+});
+
 chat = new Chat({
   thread,
   composer,
@@ -86,6 +95,7 @@ chat = new Chat({
   socket,
   title: document.getElementById("chat-title"),
   toast,
+  settings: chatSettings,
   onSpent: spent,
 });
 
