@@ -108,6 +108,8 @@ def _app(request, *, conversation):
         "defaultModel": settings.DEFAULT_CHAT_MODEL,
         "imageModels": [model_payload(m) for m in catalogue_models(AiModel.Kind.IMAGE)],
         "defaultImageModel": settings.DEFAULT_IMAGE_MODEL,
+        # The web app reads answers aloud with the first of these (static/app/readaloud.js).
+        "speechModels": [model_payload(m) for m in catalogue_models(AiModel.Kind.SPEECH)],
         "account": account,
         "conversations": {
             "data": [summary_payload(c) for c in recent[:SIDEBAR_PAGE]],

@@ -9,6 +9,7 @@ import { convertDocument } from "./documents.js";
 import { ImageMode, savedImageCard } from "./imagegen.js";
 import { ModelPicker } from "./models.js";
 import { confirmer, toaster } from "./notices.js";
+import { ReadAloud } from "./readaloud.js";
 import { Sidebar } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
 import { Thread } from "./thread.js";
@@ -55,12 +56,19 @@ const picker = new ModelPicker({
 });
 composer.setModel(picker.current);
 
+// Answers are read aloud by the first active speech model, if the catalogue has one.
+const speechModel = (state.speechModels || [])[0];
+const readAloud = speechModel
+  ? new ReadAloud({ model: speechModel.id, onError: (error) => toast(error.message) })
+  : null;
+
 const thread = new Thread({
   root: document.getElementById("thread"),
   scroller: document.getElementById("thread-scroll"),
   empty: document.getElementById("empty-state"),
   isDemo: (provider) => (state.demoProviders || []).includes(provider),
   imageView: (image) => savedImageCard(image, state.imageModels),
+  readAloud,
   nameOf: (id) => {
     const model = picker.find(id);
     return model ? model.display_name || model.id : id;

@@ -1,6 +1,7 @@
 // The messages of the open chat. User messages are plain text (with their images, and the
 // documents attached as chips); answers are Markdown (markdown.js), with their reasoning
-// folded away, the model, tokens and cost underneath, and copy / regenerate / edit actions.
+// folded away, the model, tokens and cost underneath, and copy / regenerate / edit actions
+// (and read aloud, where a speech model is active).
 // An answer being written is updated at most once a frame, and the view follows it down
 // unless the reader has scrolled up. Other views (a generated image) may sit between them.
 
@@ -10,6 +11,7 @@ import { renderMarkdown } from "./markdown.js";
 import { money, tokens } from "./format.js";
 import { icon, iconButton } from "./icons.js";
 import { showFailure } from "./refusals.js";
+import { READ_ALOUD } from "./readaloud.js";
 
 // The message's own words: its text parts, without the documents attached to it.
 export function textOf(content) {
@@ -172,6 +174,13 @@ export class AssistantMessage {
     this.regenerate = iconButton("retry", "Regenerate answer");
     this.regenerate.addEventListener("click", () => this.thread.onRegenerate(this));
     this.actions.append(copy, this.regenerate);
+    if (thread.readAloud) {
+      // Reads the answer as shown (its Markdown rendered), through /v1/audio/speech.
+      const speak = iconButton("speaker", READ_ALOUD);
+      speak.setAttribute("aria-pressed", "false");
+      speak.addEventListener("click", () => thread.readAloud.toggle(speak, this.body.innerText));
+      this.actions.append(speak);
+    }
     this.footer.append(this.actions, this.meta);
     this.root.append(this.reasoning, this.body, this.status, this.error, this.footer);
     this.setId(message.id ?? null);
@@ -317,7 +326,8 @@ export class AssistantMessage {
 }
 
 export class Thread {
-  constructor({ root, scroller, empty, nameOf, isDemo = () => false, imageView = null, onEdit, onRegenerate }) {
+  constructor({ root, scroller, empty, nameOf, isDemo = () => false, imageView = null, readAloud = null, onEdit, onRegenerate }) {
+    this.readAloud = readAloud; // a ReadAloud (readaloud.js) when the catalogue has a speech model
     this.imageView = imageView; // (saved picture) -> a view, for the chat's saved pictures
     this.root = root;
     this.nameOf = nameOf;
