@@ -244,3 +244,28 @@ def test_the_sdk_sees_a_bad_voice_as_a_bad_request(sdk):
         sdk.audio.speech.create(model="local-speech", voice="robot", input=TEXT)
 
     assert caught.value.param == "voice"
+
+
+def test_fuzzed_speech_requests_never_fail_on_our_side(gateway_url, dora_key, monkeypatch):
+    """Schemathesis' requests that fit the published schema, and ones that do not: no 5xx,
+    and every answer fits the schema (positive cases name the offline model)."""
+    import schemathesis
+
+    from chukchat.openapi_schema import openapi_document
+    from tests.chukchat import test_fuzz_schema as fuzzing
+
+    monkeypatch.setitem(fuzzing.MODELS_BY_PATH, "/v1/audio/speech", ["local-speech"])
+    schema = schemathesis.openapi.from_dict(openapi_document()).include(
+        operation_id=["audio_speech_create"]
+    )
+    tally = fuzzing.Tally()
+    fuzzing.fuzz(
+        schema,
+        base_url=gateway_url,
+        prefix="",
+        credentials=lambda operation, prefix: ({"Authorization": f"Bearer {dora_key}"}, {}),
+        tally=tally,
+    )
+
+    assert tally.by_status.get(200), tally.by_status  # the engine was reached
+    assert not tally.failures, "\n".join(tally.failures[:10])
