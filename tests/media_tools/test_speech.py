@@ -45,6 +45,14 @@ kind = "speech"
 input_price = 15.0
 
 [[models]]
+id = "flaky-tts"
+provider = "fake-openai"
+upstream = "fake:fault=503"
+kind = "speech"
+input_price = 15.0
+fallbacks = ["local-speech"]
+
+[[models]]
 id = "broken-tts"
 provider = "fake-openai"
 upstream = "fake:fault=500"
@@ -157,6 +165,33 @@ def test_sdk_speaks_with_tts_1_through_the_openai_provider(sdk, dora, upstream):
         "speed": 1.5,
     }
     charged_once(dora, characters=len(TEXT), price="15.0", model="tts-1", provider="fake-openai")
+
+
+def test_a_provider_that_is_down_falls_back_to_the_offline_engine_at_its_price(sdk, dora):
+    audio = sdk.audio.speech.create(
+        model="flaky-tts", voice="coral", input=TEXT, response_format="wav"
+    )
+
+    assert wav_seconds(audio.read()) > 2.5
+    # Held at the dearer model's price, charged at the price of the one that spoke.
+    charged_once(dora, characters=len(TEXT), price="2.0", model="flaky-tts", provider="local")
+
+
+def test_the_web_apps_session_needs_its_csrf_token(gateway_url, dora):
+    import requests
+
+    from tests.chukchat.test_fuzz_schema import session_cookie
+
+    response = requests.post(
+        f"{gateway_url}/v1/audio/speech",
+        json={"model": "local-speech", "input": TEXT, "voice": "alloy"},
+        cookies=session_cookie(dora),
+        timeout=30,
+    )
+
+    assert response.status_code == 403 and response.json()["error"]["code"] == "csrf_failed"
+    assert not UsageRecord.objects.filter(user=dora).exists()
+    assert balance_of(user=dora) == Decimal(10)
 
 
 def test_speech_is_served_under_api_v1_too(http):
