@@ -108,7 +108,7 @@ export class ComparePicker {
       chosen.length >= MIN
         ? `Your next message goes to ${listOf(names)}.`
         : `Tick ${MIN} or ${MAX} models to compare their answers.`;
-    this.button.setAttribute("aria-pressed", String(this.active));
+    this.button.dataset.active = String(this.active);
     this.button.querySelector("[data-compare-label]").textContent = this.active ? `Compare (${chosen.length})` : "Compare";
     this.onChange(this.active);
   }
@@ -138,7 +138,7 @@ class CompareView {
       keep.setAttribute("aria-describedby", heading.id);
       pane.append(heading, live, keep);
       this.root.append(pane);
-      const entry = { model, answer, keep, requestId: null, cost: null, done: false };
+      const entry = { model, answer, keep, requestId: null, cost: null, done: false, keepable: false };
       keep.addEventListener("click", () => onKeep(entry));
       return entry;
     });
@@ -209,7 +209,7 @@ export class Compare {
         answer.finish(frame);
         entry.cost = frame.cost ? frame.cost.charged : null;
         entry.done = true;
-        entry.keep.disabled = !entry.requestId || !answer.text || frame.local === true;
+        entry.keepable = Boolean(entry.requestId && answer.text) && frame.local !== true;
         this.end(current);
         break;
       case "error":
@@ -222,10 +222,18 @@ export class Compare {
     }
   }
 
+  // Once every answer is in, any that finished with words can be kept.
   end(current) {
     current.running -= 1;
-    if (current.running === 0) this.onSpent();
+    if (current.running === 0) {
+      this.onSpent();
+      this.enableKeeping(current);
+    }
     this.setBusy();
+  }
+
+  enableKeeping(current) {
+    for (const pane of current.view.panes) pane.keep.disabled = !pane.keepable;
   }
 
   busy() {
@@ -262,7 +270,7 @@ export class Compare {
       conversation = await api("/v1/conversations/keep", { method: "POST", body: { request_id: entry.requestId } });
     } catch (error) {
       this.toast(error.message);
-      for (const pane of current.view.panes) pane.keep.disabled = !pane.done || !pane.requestId || !pane.answer.text;
+      this.enableKeeping(current);
       return;
     }
     this.current = null;

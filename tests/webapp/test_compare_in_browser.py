@@ -65,7 +65,7 @@ def choose_to_compare(page, *names):
     )
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
-    expect(page.locator("#compare-button")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#compare-button")).to_have_text(f"Compare ({len(names)})")
 
 
 def record_panes(page) -> None:
@@ -106,6 +106,8 @@ def test_two_models_answer_side_by_side_and_the_kept_one_continues_the_chat(
     expect(panes).to_have_count(2)
     expect(panes.nth(0).get_by_role("heading")).to_have_text("Slow Writer")
     expect(panes.nth(1).get_by_role("heading")).to_have_text("Patient Writer")
+    # Nothing can be kept while the answers are still being written.
+    expect(panes.get_by_role("button", name="Keep this answer", disabled=True)).to_have_count(2)
     for index in range(2):
         expect(panes.nth(index).locator("[aria-live=polite]")).to_have_count(1)
         expect(panes.nth(index).locator("article")).not_to_have_attribute(
