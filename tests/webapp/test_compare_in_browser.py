@@ -13,6 +13,7 @@ from aiapi.models import Conversation
 from billing.models import UsageRecord
 from tests.webapp.browser import ANSWER, QUESTION, ask, ready
 from tests.webapp.conftest import PHONE, ScriptedUpstream
+from tests.webapp.test_accessibility_in_browser import AXE, describe, violations
 
 ASKED = "Which river runs through Paris?"
 ANSWERS = {  # by the model's upstream name: what each writes, word by word
@@ -168,9 +169,13 @@ def test_two_models_answer_side_by_side_and_the_kept_one_continues_the_chat(
 
 def test_on_a_phone_the_compared_answers_are_stacked(browsing, erin, upstream):
     upstream.answers[ASKED] = "The Seine, which the city crosses many times."
-    page = browsing.page(user=erin, viewport=PHONE)
+    page = browsing.page(user=erin, viewport=PHONE, init_script=AXE.read_text())
     page.goto("/")
     ready(page)
+    page.get_by_role("button", name="Compare").click()
+    found = violations(page)  # the list of models, open
+    assert not found, describe(found)
+    page.keyboard.press("Escape")
     choose_to_compare(page, "Swift", "Plain Text")
 
     ask(page, ASKED)
@@ -183,3 +188,5 @@ def test_on_a_phone_the_compared_answers_are_stacked(browsing, erin, upstream):
     assert second["y"] >= first["y"] + first["height"]  # one under the other
     assert abs(first["x"] - second["x"]) < 2 and first["width"] > PHONE["width"] * 0.8
     expect(panes.nth(0).get_by_role("button", name="Keep this answer")).to_be_enabled()
+    found = violations(page)  # the answers in their panes
+    assert not found, describe(found)
