@@ -10,6 +10,7 @@ import { ImageMode, savedImageCard } from "./imagegen.js";
 import { ModelPicker } from "./models.js";
 import { confirmer, toaster } from "./notices.js";
 import { ReadAloud } from "./readaloud.js";
+import { refusalText } from "./refusals.js";
 import { Sidebar } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
 import { Thread } from "./thread.js";
@@ -59,7 +60,7 @@ composer.setModel(picker.current);
 // Answers are read aloud by the first active speech model, if the catalogue has one.
 const speechModel = (state.speechModels || [])[0];
 const readAloud = speechModel
-  ? new ReadAloud({ model: speechModel.id, onError: (error) => toast(error.message) })
+  ? new ReadAloud({ model: speechModel.id, onError: (error) => toast(refusalText(error.code, error.message)) })
   : null;
 
 const thread = new Thread({

@@ -109,3 +109,25 @@ def test_without_a_speech_model_there_is_no_read_aloud_button(browsing, erin, up
 
     expect(answer.get_by_role("button", name="Copy answer")).to_be_visible()
     expect(answer.get_by_role("button", name="Read aloud")).to_have_count(0)
+
+
+def test_reading_aloud_past_the_credit_is_refused_in_the_products_words(
+    browsing, erin, upstream, catalogue
+):
+    # Fifty million dollars a million characters: the answer would cost more than erin has.
+    catalogue_load(text=SPEECH.replace("input_price = 2.0", "input_price = 50000000.0"))
+    upstream.answers["Tell me about the lighthouse"] = ANSWER
+    page = browsing.page(user=erin)
+    page.goto("/")
+    ask(page, "Tell me about the lighthouse")
+    answer = wait_for_answer(page)
+    button = answer.get_by_role("button", name="Read aloud")
+
+    with page.expect_response("**/v1/audio/speech") as refused:
+        button.click()
+
+    assert refused.value.status == 402
+    expect(page.locator("#toast")).to_contain_text("Your credit has run out for this request.")
+    expect(button).to_have_attribute("aria-pressed", "false")
+    assert not page.evaluate("() => document.querySelector('audio.read-aloud-audio').src")
+    assert not UsageRecord.objects.filter(user=erin, endpoint="audio.speech").exists()
