@@ -4,11 +4,14 @@ that; she edits the chat's system prompt and the next message is sent the new on
 Chromium against the running site and the fake provider, which records what it was sent."""
 
 import time
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from aiapi.models import Conversation, Preset
 from tests.webapp.browser import ask, choose_model, ready, wait_for_answer
+from tests.webapp.conftest import DESKTOP, PHONE
 
 PIRATE = "You are a pirate. Answer like one."
 POET = "Answer as a poet, in rhyme."
@@ -134,3 +137,28 @@ def test_a_bad_setting_is_refused_in_the_dialog_and_changes_nothing(browsing, er
     dialog.get_by_role("button", name="Save as new preset").click()
     expect(dialog.get_by_role("alert")).to_contain_text("name")
     assert not Preset.objects.exists()
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize(("viewport", "theme"), [(DESKTOP, "light"), (PHONE, "dark")])
+def test_the_settings_dialog_passes_an_axe_audit(browsing, erin, viewport, theme):
+    Preset.objects.create(owner=erin, name="Pirate", model="plain", system_prompt=PIRATE)
+    page = browsing.page(
+        user=erin, viewport=viewport, color_scheme=theme, init_script=AXE.read_text()
+    )
+    page.goto("/")
+    ready(page)
+    dialog = open_settings(page)
+    dialog.get_by_role("combobox", name="Preset").select_option(label="Pirate")
+    dialog.get_by_role("button", name="Use for this chat").focus()
+    found = page.evaluate(
+        """async () => {
+          const result = await axe.run(document, {resultTypes: ["violations"]});
+          return result.violations
+            .filter((v) => v.impact === "critical" || v.impact === "serious")
+            .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+        }"""
+    )
+    assert found == []
