@@ -8,7 +8,7 @@ import httpx
 import pytest
 from django.test import Client
 
-from accounts.data_exports import personal_data_sections
+from accounts.account_deletion import account_delete
 from aiapi.conversations import conversation_delete
 from aiapi.models import Conversation, ConversationImage, Message
 from fakes.openai_fake import tiny_png
@@ -16,6 +16,7 @@ from sharing.models import ShareLink
 from tests.factories import UserFactory
 
 QUESTION = "What is the capital of France?"
+PASSWORD = "correct horse battery staple"  # tests/factories.py
 INJECTION = (
     'Try: <img src=x onerror="alert(1)"> <script>alert(2)</script> '
     "[click me](javascript:alert(3)) [tab](java&#x09;script:alert(4)) "
@@ -230,8 +231,6 @@ def test_deleting_the_account_removes_its_links(http, visitor, carol):
     share(http, second_id)
     http.delete(f"/v1/conversations/{second_id}/share")  # a revoked one goes too
     assert ShareLink.objects.count() == 2
-    for _name, section in personal_data_sections():
-        if _name == "chat":
-            section.erase_for(user=carol)
+    account_delete(user=carol, password=PASSWORD, confirm_email=carol.email)
     assert not ShareLink.objects.exists()
     assert visitor.get(first["path"]).status_code == 404
