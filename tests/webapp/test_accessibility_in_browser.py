@@ -1,7 +1,8 @@
 """Every page of the web app passes an axe-core audit with no critical or serious violation, at
-desktop (1280 x 800) and phone (390 x 844) size, in the light theme and (where the colours
-differ most, the chat) the dark one. axe-core is vendored in tests/webapp/vendor/axe-core and
-injected by Playwright before the page's own scripts: never loaded from the network.
+desktop (1280 x 800) and phone (390 x 844) size, in the light theme, and in the dark one the
+chat at both sizes and the other pages with components of their own at desktop size. axe-core
+is vendored in tests/webapp/vendor/axe-core and injected by Playwright before the page's own
+scripts: never loaded from the network.
 
 One set of people and data, one server and one browser serve the whole module (each page x size
 is its own test); the data is made once and flushed at the end, as transactional tests do."""
@@ -253,9 +254,19 @@ def assert_accessible(page, label: str, audit: Audit) -> None:
 CASES = [
     pytest.param(name, size, "light", id=f"{name}-{size}") for name in PAGES for size in SIZES
 ] + [
+    # The dark theme: the chat at both sizes, the other pages with their own components at
+    # desktop size (the colours do not change with the width).
     pytest.param(name, size, "dark", id=f"{name}-{size}-dark")
-    for name in ("chat-empty", "chat-conversation")
-    for size in SIZES
+    for name in (
+        "chat-empty",
+        "chat-conversation",
+        "landing",
+        "settings",
+        "keys",
+        "usage",
+        "billing",
+    )
+    for size in (SIZES if name.startswith("chat") else ["desktop"])
 ]
 
 
