@@ -12,6 +12,14 @@ from billing.money import format_usd
 
 
 def model_payload(model: AiModel) -> dict:
+    payload = _model_payload(model)
+    if model.kind == AiModel.Kind.SPEECH:
+        # A speech model's input price is per million characters of the text it speaks.
+        payload["pricing"]["input_per_million_characters"] = format_usd(model.input_price)
+    return payload
+
+
+def _model_payload(model: AiModel) -> dict:
     return {
         "id": model.public_id,
         "object": "model",

@@ -194,6 +194,14 @@ def test_the_web_apps_session_needs_its_csrf_token(gateway_url, dora):
     assert balance_of(user=dora) == Decimal(10)
 
 
+def test_models_lists_speech_models_with_their_price_per_million_characters(sdk):
+    listed = {model.id: model.model_dump() for model in sdk.models.list()}
+
+    assert listed["local-speech"]["kind"] == "speech"
+    assert listed["local-speech"]["pricing"]["input_per_million_characters"] == "2"
+    assert "input_per_million_characters" not in listed["fast"]["pricing"]
+
+
 def test_speech_is_served_under_api_v1_too(http):
     response = http.post(
         "/api/v1/audio/speech",
