@@ -2,6 +2,7 @@
 (rendered on the server, safely), and once the owner stops sharing, or deletes the chat or
 the account, the link is a 404."""
 
+import base64
 import re
 
 import httpx
@@ -234,3 +235,26 @@ def test_deleting_the_account_removes_its_links(http, visitor, carol):
     account_delete(user=carol, password=PASSWORD, confirm_email=carol.email)
     assert not ShareLink.objects.exists()
     assert visitor.get(first["path"]).status_code == 404
+
+
+def test_what_the_user_attached_is_shown_without_fetching_anything(http, visitor):
+    conversation_id = say(http, QUESTION)["conversationId"]
+    attached = "data:image/png;base64," + base64.b64encode(tiny_png("x")).decode()
+    Message.objects.create(
+        conversation_id=conversation_id,
+        role="user",
+        content=[
+            {"type": "text", "text": "Look at these"},
+            {
+                "type": "text",
+                "text": '<document name="report.docx">\n# Teapots\n\nWe sold 4217.\n</document>',
+            },
+            {"type": "image_url", "image_url": {"url": attached}},
+            {"type": "image_url", "image_url": {"url": "https://tracker.example/pixel.png"}},
+        ],
+    )
+    html = visitor.get(share(http, conversation_id)["path"]).text
+    assert "Look at these" in html
+    assert 'class="doc-name">report.docx</span>' in html and "We sold 4217." in html
+    assert f'src="{attached}"' in html
+    assert "tracker.example" not in html and "(1 image attached)" in html
