@@ -77,6 +77,9 @@ export function wireSharing() {
   if (!button) return;
   const { dialog, url, stop } = shareDialog();
   let sharedId = null;
+  // However it closes (Esc, Close, Stop sharing), focus goes back to Share: the button was
+  // disabled while the link was made, so the dialog has no earlier focus to give back.
+  dialog.addEventListener("close", () => button.focus());
 
   button.addEventListener("click", async () => {
     const id = openChatId();

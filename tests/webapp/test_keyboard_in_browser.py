@@ -283,3 +283,21 @@ def hex_to_rgb(colour: str) -> str:
     value = colour.lstrip("#")
     red, green, blue = (int(value[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgb({red}, {green}, {blue})"
+
+
+def test_the_chats_settings_and_share_dialogs_open_and_close_from_the_keyboard(browsing, erin):
+    from tests.webapp.test_sidebar_in_browser import chat
+
+    conversation_id = chat(erin, "Plan a Lisbon trip")
+    page = browsing.page(user=erin)
+    visit(page, f"/c/{conversation_id}")
+    for opener_name in ("System prompt", "Share"):
+        opener = page.get_by_role("button", name=opener_name, exact=True)
+        tab_to(page, opener, backwards=True)
+        page.keyboard.press("Enter")
+        dialog = page.locator("dialog[open]")
+        expect(dialog).to_have_count(1)
+        assert dialog.evaluate("d => d.contains(document.activeElement)"), page.evaluate(FOCUSED)
+        page.keyboard.press("Escape")
+        expect(page.locator("dialog[open]")).to_have_count(0)
+        expect_focus(page, opener)
