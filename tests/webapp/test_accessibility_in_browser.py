@@ -289,3 +289,54 @@ def test_the_audit_reads_the_theme_it_was_given(audit, people):
         assert page.evaluate("typeof axe.run") == "function"  # injected, not fetched
     finally:
         page.close()
+
+
+def open_the_options_menu(page) -> None:
+    page.get_by_role("button", name="Options for Counting words").click()
+
+
+# What the chat shows once a control is used: each audited as it is open.
+STATES = {
+    "model-picker": lambda page: page.get_by_role("button", name="Model:").click(),
+    "compare-panel": lambda page: page.locator("#compare-button").click(),
+    "chat-settings-dialog": lambda page: page.locator("#chat-settings-button").click(),
+    "share-dialog": lambda page: page.get_by_role("button", name="Share", exact=True).click(),
+    "options-menu": open_the_options_menu,
+    "delete-dialog": lambda page: (
+        open_the_options_menu(page),
+        page.get_by_role("menuitem", name="Delete").click(),
+    ),
+}
+OPENED = {
+    "model-picker": "#model-list",
+    "compare-panel": "#compare-panel",
+    "chat-settings-dialog": "dialog[open]",
+    "share-dialog": "dialog[open]",
+    "options-menu": "[role=menu]",
+    "delete-dialog": "dialog[open]",
+}
+
+
+@pytest.mark.parametrize(
+    "state,size,theme",
+    [pytest.param(state, "desktop", "light", id=state) for state in STATES]
+    + [pytest.param("drawer", "phone", "light", id="drawer-phone")]
+    + [pytest.param("delete-dialog", "desktop", "dark", id="delete-dialog-dark")],
+)
+def test_the_chats_open_controls_have_no_serious_accessibility_violation(
+    audit, people, state, size, theme
+):
+    page = open_page(audit, people, "chat-conversation", size=size, theme=theme)
+    try:
+        if state == "drawer":
+            page.get_by_role("button", name="Open the list of chats").click()
+            page.locator("#sidebar").evaluate(
+                "s => new Promise((done) => s.getAnimations().length ?"
+                " Promise.all(s.getAnimations().map((a) => a.finished)).then(done) : done())"
+            )
+        else:
+            STATES[state](page)
+            page.locator(OPENED[state]).first.wait_for()
+        assert_accessible(page, f"the chat with its {state} open, at {size}, {theme}", audit)
+    finally:
+        page.close()
