@@ -47,7 +47,7 @@ class LocalAdapter:
         raise not_offered("image generation")
 
     async def speak(self, upstream: str, request: SpeechRequest) -> SpeechResult:
-        from media_tools.engines.audio_encode import FORMATS, encode
+        from media_tools.engines.audio_encode import FORMATS, encode, in_audio_threads
         from media_tools.engines.speech_local import RATE, speak_pcm
 
         if not isinstance(request.voice, str):
@@ -55,6 +55,6 @@ class LocalAdapter:
                 "Custom voices are not available on the offline engine.", retryable=False
             )
         pcm = await speak_pcm(request.input, voice=request.voice, speed=request.speed)
-        # Encoding is CPU work too: off the event loop.
-        audio = await asyncio.to_thread(encode, pcm, rate=RATE, fmt=request.response_format)
+        # Encoding is CPU work too: off the event loop, in the audio threads.
+        audio = await in_audio_threads(encode, pcm, rate=RATE, fmt=request.response_format)
         return SpeechResult(audio=audio, content_type=FORMATS[request.response_format].content_type)

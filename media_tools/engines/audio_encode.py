@@ -1,15 +1,28 @@
 """Mono 16-bit PCM to the audio formats OpenAI's speech endpoint answers in (wav, pcm, mp3,
 opus, aac, flac), through PyAV (its wheel carries ffmpeg's encoders, LAME and libopus among
-them: no system package needed). CPU-bound: callers run it off the event loop."""
+them: no system package needed). CPU-bound: the async callers run it in `in_audio_threads`, a
+small pool of its own, so long encodes never hold up the threads the database calls use."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+
+_AUDIO_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chuk-audio")
+
+
+async def in_audio_threads(fn, /, *args, **kwargs):
+    """`fn(*args, **kwargs)` in the audio pool, off the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_AUDIO_THREADS, functools.partial(fn, *args, **kwargs))
+
 
 # OpenAI's `pcm` is raw 24 kHz signed 16-bit little-endian mono, with no header to say so.
 PCM_RATE = 24_000

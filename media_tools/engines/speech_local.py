@@ -94,7 +94,7 @@ async def speak_pcm(text: str, *, voice: str, speed: float) -> bytes:
         raise ProviderFailure(f"eSpeak NG failed: {detail or process.returncode}", retryable=False)
     pcm = _pcm_of_wav(out)
     if wpm < MIN_WPM:
-        from media_tools.engines.audio_encode import change_tempo
+        from media_tools.engines.audio_encode import change_tempo, in_audio_threads
 
-        pcm = await asyncio.to_thread(change_tempo, pcm, rate=RATE, factor=wpm / MIN_WPM)
+        pcm = await in_audio_threads(change_tempo, pcm, rate=RATE, factor=wpm / MIN_WPM)
     return pcm
