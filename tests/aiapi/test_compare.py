@@ -2,6 +2,8 @@
 charged, none stored in the chat until the person keeps one with POST /v1/conversations/keep,
 which appends that question and answer with the tokens and cost its usage record says."""
 
+import time
+
 import httpx
 import pytest
 
@@ -9,6 +11,7 @@ from accounts.api_keys import api_key_create
 from aiapi.models import Conversation, Message
 from billing.models import UsageRecord
 from billing.money import format_usd
+from tests.aiapi.chuk_support import sse_events
 from tests.factories import UserFactory
 
 QUESTION = "What is the capital of France?"
@@ -185,3 +188,42 @@ def test_a_malformed_comparison_is_a_400_and_asks_nobody(http, upstream, carol, 
     assert reply.json()["error"]["param"] == param
     assert upstream.requests() == []
     assert not UsageRecord.objects.filter(user=carol).exists()
+
+
+def test_a_compared_answer_stopped_part_way_is_charged_and_can_still_be_kept(http, carol):
+    written = ""
+    with http.stream(
+        "POST",
+        "/v1/ai/chat/stream",
+        json={
+            "model": "slow-stream",
+            "conversation_id": "new",
+            "content": QUESTION,
+            "compare": "cmp-stop",
+        },
+    ) as reply:
+        assert reply.status_code == 200
+        request_id = reply.headers["x-request-id"]
+        for line in reply.iter_lines():
+            for event in sse_events([line]):
+                if isinstance(event, dict) and "text" in event:
+                    written += event["text"]
+            if len(written.split()) >= 5:
+                break  # the person pressed Stop
+
+    deadline = time.monotonic() + 10
+    while not UsageRecord.objects.filter(request_id=request_id).exists():
+        assert time.monotonic() < deadline, "the stopped answer was never settled"
+        time.sleep(0.05)
+    record = UsageRecord.objects.get(request_id=request_id)
+    assert record.status == UsageRecord.Status.CANCELLED and record.cost > 0
+    assert not Conversation.objects.filter(owner=carol).exists()
+
+    deadline = time.monotonic() + 10
+    while (kept := keep(http, request_id)).status_code == 404:  # the candidate lands just after
+        assert time.monotonic() < deadline, kept.text
+        time.sleep(0.05)
+    assert kept.status_code == 201, kept.text
+    answer = Message.objects.get(conversation__owner=carol, role="assistant")
+    assert answer.finish_reason == "cancelled" and answer.content.startswith(written.strip()[:10])
+    assert answer.cost == record.cost and answer.completion_tokens == record.completion_tokens
