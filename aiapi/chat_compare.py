@@ -14,8 +14,11 @@ one of whose answers was kept, and an answer to a conversation that has moved on
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 from aiapi.conversation_selectors import not_found as conversation_not_found
 from aiapi.conversations import storable, turn_begin
@@ -80,6 +83,16 @@ async def candidate_save(
         },
         CANDIDATE_SECONDS,
     )
+
+
+def candidates_forget(*, owner_id: int) -> None:
+    """Drops the person's compared answers still waiting to be kept (their account is being
+    deleted): found by the usage records of the last day, which name every candidate's id."""
+    since = timezone.now() - timedelta(seconds=CANDIDATE_SECONDS + 3600)
+    request_ids = UsageRecord.objects.filter(user_id=owner_id, created_at__gte=since).values_list(
+        "request_id", flat=True
+    )
+    cache.delete_many([_key(owner_id, "candidate", rid) for rid in request_ids])
 
 
 def _unknown() -> ApiError:

@@ -5,6 +5,7 @@ their requests."""
 from __future__ import annotations
 
 from accounts.models import User
+from aiapi.chat_compare import candidates_forget
 from aiapi.conversation_render import conversation_payload
 from aiapi.models import Conversation, Preset, StoredResponse
 from aiapi.preset_render import preset_payload
@@ -54,6 +55,7 @@ def erase_for(*, user: User) -> dict[str, int]:
     conversations, _ = Conversation.objects.filter(owner=user).delete()
     presets, _ = Preset.objects.filter(owner=user).delete()
     responses, _ = StoredResponse.objects.filter(owner=user).delete()
+    candidates_forget(owner_id=user.pk)  # compared answers not kept (in the cache for a day)
     usage, _ = UsageRecord.objects.filter(user=user).delete()
     return {
         "conversations and messages": conversations,

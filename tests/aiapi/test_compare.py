@@ -6,8 +6,11 @@ import time
 
 import httpx
 import pytest
+from django.core.cache import cache
 
+from accounts.account_deletion import account_delete
 from accounts.api_keys import api_key_create
+from aiapi import chat_compare
 from aiapi.models import Conversation, Message
 from billing.models import UsageRecord
 from billing.money import format_usd
@@ -15,6 +18,7 @@ from tests.aiapi.chuk_support import sse_events
 from tests.factories import UserFactory
 
 QUESTION = "What is the capital of France?"
+PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 
 
 def say(http, content, conversation_id="new", **body):
@@ -227,3 +231,15 @@ def test_a_compared_answer_stopped_part_way_is_charged_and_can_still_be_kept(htt
     answer = Message.objects.get(conversation__owner=carol, role="assistant")
     assert answer.finish_reason == "cancelled" and answer.content.startswith(written.strip()[:10])
     assert answer.cost == record.cost and answer.completion_tokens == record.completion_tokens
+
+
+def test_deleting_the_account_forgets_the_compared_answers_not_kept(http, carol):
+    first, second = compare(http, ["fast", "plain"])
+    assert keep(http, first["id"]).status_code == 201
+    waiting = chat_compare._key(carol.pk, "candidate", second["id"])
+    assert cache.get(waiting)["text"] == second["text"]
+
+    account_delete(user=carol, password=PASSWORD, confirm_email="carol@example.com")
+
+    assert cache.get(waiting) is None
+    assert not Conversation.objects.filter(owner_id=carol.pk).exists()
