@@ -101,35 +101,62 @@ _BREAK_SECONDS = 1.0
 _broken_until: dict[str, float] = {}
 
 
-async def _run(alias: str, work):
+def _busy(pool: AsyncConnectionPool) -> bool:
+    """Every connection the pool may open is open and lent out: a wait for one is load."""
+    stats = pool.get_stats()
+    return stats["pool_size"] >= pool.max_size and stats["pool_available"] == 0
+
+
+async def _run(alias: str, work, *, pool_wait: float | None = None):
     """`work(conn)` on a pooled connection. A connection the server dropped (a restart,
     pg_terminate_backend) fails its first statement: the pool's idle connections are then
     checked, dropping the dead ones, and the work is tried once more on a live one. Every
-    statement sent here is safe to send twice: a charge and a hold are unique by request id."""
+    statement sent here is safe to send twice: a charge and a hold are unique by request id.
+    A wait for a connection that times out while all of them are busy is load, not an outage:
+    it does not stop the next statements (measured: under load, tripping here sent every
+    charge of the next second to the outbox, which slowed the process further)."""
     loop = asyncio.get_running_loop()
     if _broken_until.get(alias, 0.0) > loop.time():
         raise psycopg.OperationalError(f"database {alias!r} unavailable (failed just now)")
     pool = await _pool(alias)
+    wait = settings.ASYNC_DB_POOL_TIMEOUT if pool_wait is None else pool_wait
     for attempt in (0, 1):
         try:
-            async with pool.connection(timeout=settings.ASYNC_DB_POOL_TIMEOUT) as conn:
+            async with pool.connection(timeout=wait) as conn:
                 return await work(conn)
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            if attempt or isinstance(error, PoolTimeout):
+            if isinstance(error, PoolTimeout):
+                if not _busy(pool):
+                    _broken_until[alias] = loop.time() + _BREAK_SECONDS
+                raise
+            if attempt:
                 _broken_until[alias] = loop.time() + _BREAK_SECONDS
                 raise
             await pool.check()
     raise AssertionError("unreachable")
 
 
-async def fetchone(alias: str, sql: str, params: dict) -> tuple | None:
-    """One autocommitted statement; its first row."""
+async def fetchone(
+    alias: str,
+    sql: str,
+    params: dict,
+    *,
+    prepare: bool = False,
+    pool_wait: float | None = None,
+) -> tuple | None:
+    """One autocommitted statement (atomic on its own: one round trip); its first row. With
+    `prepare`, a server-side prepared statement: see `fetchone_atomic`."""
+    prepare = prepare and settings.DB_PREPARED_STATEMENTS
 
     async def work(conn):
-        cursor = await conn.execute(sql, params)
+        if prepare:
+            cursor = AsyncCursor(conn)
+            await cursor.execute(sql, params, prepare=True)
+        else:
+            cursor = await conn.execute(sql, params)
         return await cursor.fetchone()
 
-    return await _run(alias, work)
+    return await _run(alias, work, pool_wait=pool_wait)
 
 
 async def execute(alias: str, sql: str, params: dict) -> None:
@@ -142,7 +169,13 @@ async def execute(alias: str, sql: str, params: dict) -> None:
 
 
 async def fetchone_atomic(
-    alias: str, sql: str, params: dict, check=None, *, prepare: bool = False
+    alias: str,
+    sql: str,
+    params: dict,
+    check=None,
+    *,
+    prepare: bool = False,
+    pool_wait: float | None = None,
 ) -> tuple | None:
     """One statement in a transaction, its first row handed to `check`, which may raise to
     roll the statement back. With `prepare`, a server-side prepared statement (once per
@@ -165,7 +198,7 @@ async def fetchone_atomic(
                 check(row)
             return row
 
-    return await _run(alias, work)
+    return await _run(alias, work, pool_wait=pool_wait)
 
 
 def close_all() -> None:

@@ -187,6 +187,8 @@ else:
 ASYNC_DB_POOL = env_bool("CHUK_ASYNC_DB_POOL", True)
 ASYNC_DB_POOL_MAX = env_int("CHUK_ASYNC_DB_POOL_MAX", 10)
 ASYNC_DB_POOL_TIMEOUT = env_float("CHUK_ASYNC_DB_POOL_TIMEOUT", 2.0)
+# A charge waits this long for a pooled connection when all are busy (the answer has gone).
+SETTLE_POOL_TIMEOUT = env_float("CHUK_SETTLE_POOL_TIMEOUT", 10.0)
 # Server-side prepared statements (the settle statement): off behind a pooler that hands each
 # transaction another server connection (PgBouncer in transaction mode before 1.21), where a
 # statement prepared on one connection is unknown on the next.

@@ -282,6 +282,45 @@ def test_a_charge_whose_hold_was_lost_takes_only_what_the_balance_has_free(carol
     assert_money_exact(users=[carol], answered={"lost-hold", "other"})
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_charge_for_a_user_without_a_credit_account_changes_nothing():
+    """The charge statement runs without a transaction around it: with no account to charge,
+    none of its parts may write (no usage record, no spend counted on the key)."""
+    from billing.credit_leases import Hold
+    from billing.models import KeySpend
+    from billing.prices import Prices
+    from billing.settlement import _NoAccount, settle, settle_sync, usage_record
+    from tests.support.loops import run_on_own_loop
+
+    erin = UserFactory(email="erin@example.com")
+    CreditAccount.objects.filter(user=erin).delete()
+    key, _ = api_key_create(user=erin, name="ci")
+
+    def record(request_id: str):
+        return usage_record(
+            request_id=request_id,
+            user_id=erin.pk,
+            api_key_id=key.pk,
+            endpoint="chat.completions",
+            model="fast",
+            completion_tokens=6,
+        )
+
+    with pytest.raises(_NoAccount):
+        settle_sync(record=record("sync"), prices=Prices(output=Decimal(1000)), held=Decimal(1))
+    with pytest.raises(_NoAccount):
+        run_on_own_loop(
+            lambda: settle(
+                record=record("async"),
+                prices=Prices(output=Decimal(1000)),
+                hold=Hold(amount=Decimal(1)),
+            )
+        )
+
+    assert not UsageRecord.objects.filter(user=erin).exists()
+    assert not KeySpend.objects.filter(api_key=key).exists()
+
+
 # --- The database's connections cut under load -----------------------------------------------
 
 
