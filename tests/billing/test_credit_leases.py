@@ -71,6 +71,10 @@ def test_a_lease_grows_by_what_is_missing_when_the_balance_is_short(dave, dave_s
     worst = steady_worst_case()  # dave's balance covers ten of these, not twenty
     statuses = [ask_steady(dave_sdk)[0] for _ in range(3)]
     assert statuses == [200, 200, 200]
+    # A charge lands just after its answer is sent: wait for the three.
+    deadline = time.monotonic() + 10
+    while UsageRecord.objects.filter(user=dave).count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     [lease] = lease_rows(dave)
     used = UsageRecord.objects.filter(user=dave).aggregate(total=Sum("cost"))["total"]
     assert lease.amount + used <= 10 * worst
