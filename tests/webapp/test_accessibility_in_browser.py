@@ -24,6 +24,7 @@ from aiapi.models import Conversation, Message
 from aiapi.selectors import catalogue_changed
 from billing.ledger import credit_grant
 from billing.models import UsageRecord
+from sharing.services import share_link_create, share_link_revoke
 from tests.factories import UserFactory
 from tests.support.gateway import wait_for_database_quiet
 from tests.webapp.browser import ready
@@ -144,12 +145,18 @@ def people(web_server, upstream, django_db_setup, django_db_blocker):
                 error=error,
                 created_at=timezone.now() - timedelta(minutes=10 - index),
             )
+        # The chat shared by a link, after an earlier link to it was stopped.
+        stopped, _ = share_link_create(conversation=conversation)
+        share_link_revoke(conversation=conversation)
+        shared, _ = share_link_create(conversation=conversation)
         client = Client()
         client.force_login(erin)
         yield {
             "erin": erin,
             "session": client.cookies["sessionid"].value,
             "conversation": conversation.pk,
+            "shared": shared.token,
+            "stopped": stopped.token,
         }
         web_server.wait_idle()
         wait_for_database_quiet()
@@ -179,6 +186,8 @@ def pages(people) -> dict:
         "account": ("/accounts/email/", True, "load"),
         "api-docs": ("/docs", False, "docs"),
         "not-found": ("/no-such-page", False, "load"),
+        "shared-chat": (f"/s/{people['shared']}", False, "shared"),
+        "shared-stopped": (f"/s/{people['stopped']}", False, "load"),
     }
 
 
@@ -196,6 +205,8 @@ PAGES = [
     "account",
     "api-docs",
     "not-found",
+    "shared-chat",
+    "shared-stopped",
 ]
 
 
@@ -214,6 +225,9 @@ def open_page(audit: Audit, people, name: str, *, size: str, theme: str):
         page.locator("#keys tr", has_text="laptop").wait_for()
     elif drawn == "usage":
         page.locator("#usage-chart rect.bar").first.wait_for()
+    elif drawn == "shared":  # the chat itself, rendered by the server
+        page.get_by_text("A quoted remark.").wait_for()
+        page.locator("pre code").first.wait_for()
     elif drawn == "docs":
         page.locator(".opblock").first.wait_for()
     return page
@@ -265,6 +279,7 @@ CASES = [
         "keys",
         "usage",
         "billing",
+        "shared-chat",
     )
     for size in (SIZES if name.startswith("chat") else ["desktop"])
 ]
