@@ -29,6 +29,7 @@ from tests.factories import UserFactory
 from tests.support.gateway import wait_for_database_quiet
 from tests.webapp.browser import ready
 from tests.webapp.conftest import CATALOGUE, DESKTOP, PHONE
+from tests.webapp.test_read_aloud_in_browser import SPEECH
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
@@ -104,6 +105,7 @@ def people(web_server, upstream, django_db_setup, django_db_blocker):
                 openai_base=f"{upstream.root_url}/v1", anthropic_base=upstream.root_url
             )
         )
+        catalogue_load(text=SPEECH)  # answers get their read-aloud button
         catalogue_changed()
         erin = UserFactory(email="erin@example.com")
         credit_grant(user=erin, amount=Decimal("10"), description="test credit")
@@ -221,6 +223,7 @@ def open_page(audit: Audit, people, name: str, *, size: str, theme: str):
     if drawn == "answers":
         page.locator("article.msg-assistant .msg-error:visible").wait_for()
         page.locator("article.msg-assistant code.hljs").first.wait_for()
+        page.locator("article.msg-assistant button[aria-label^='Read']").first.wait_for()
     elif drawn == "keys":
         page.locator("#keys tr", has_text="laptop").wait_for()
     elif drawn == "usage":
