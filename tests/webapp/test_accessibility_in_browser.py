@@ -179,6 +179,8 @@ def pages(people) -> dict:
         "sign-in": ("/accounts/login/", False, "load"),
         "sign-up": ("/accounts/signup/", False, "load"),
         "password-reset": ("/accounts/password/reset/", False, "load"),
+        "password-reset-sent": ("/accounts/password/reset/done/", False, "load"),
+        "sign-out": ("/accounts/logout/", True, "load"),
         "chat-empty": ("/", True, "ready"),
         "chat-conversation": (f"/c/{people['conversation']}", True, "answers"),
         "settings": ("/settings", True, "ready"),
@@ -198,6 +200,8 @@ PAGES = [
     "sign-in",
     "sign-up",
     "password-reset",
+    "password-reset-sent",
+    "sign-out",
     "chat-empty",
     "chat-conversation",
     "settings",
@@ -356,5 +360,27 @@ def test_the_chats_open_controls_have_no_serious_accessibility_violation(
             STATES[state](page)
             page.locator(OPENED[state]).first.wait_for()
         assert_accessible(page, f"the chat with its {state} open, at {size}, {theme}", audit)
+    finally:
+        page.close()
+
+
+def test_the_sign_in_and_sign_up_forms_showing_their_errors_have_no_serious_violation(
+    audit, people
+):
+    page = open_page(audit, people, "sign-in", size="desktop", theme="light")
+    try:
+        page.get_by_label("Email").fill("erin@example.com")
+        page.get_by_label("Password").fill("not her password")
+        page.get_by_role("button", name="Sign In").click()
+        page.get_by_role("alert").wait_for()
+        assert_accessible(page, "sign-in with a wrong password", audit)
+
+        page.goto("/accounts/signup/")
+        page.get_by_label("Email").fill("erin@example.com")
+        page.get_by_label("Password", exact=True).fill("short")
+        page.get_by_label("Password (again)").fill("different")
+        page.get_by_role("button", name="Sign Up").click()
+        page.get_by_role("alert").first.wait_for()
+        assert_accessible(page, "sign-up with errors", audit)
     finally:
         page.close()
