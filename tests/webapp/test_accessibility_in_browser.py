@@ -384,3 +384,26 @@ def test_the_sign_in_and_sign_up_forms_showing_their_errors_have_no_serious_viol
         assert_accessible(page, "sign-up with errors", audit)
     finally:
         page.close()
+
+
+def test_the_account_pages_after_an_action_have_no_serious_violation(audit, people):
+    """A new key shown once; a settings form answering an error; an export being prepared."""
+    page = open_page(audit, people, "keys", size="phone", theme="light")
+    try:
+        page.get_by_label("Name", exact=True).fill("staging server")
+        page.get_by_role("button", name="Create key").click()
+        page.get_by_label("The new key").wait_for()
+        assert_accessible(page, "keys with a new key shown", audit)
+
+        page.goto("/settings")
+        ready(page)
+        page.get_by_label("Current password").fill("not her password")
+        page.get_by_label("New password", exact=True).fill("a long unusual passphrase 42")
+        page.get_by_label("New password (again)").fill("a long unusual passphrase 42")
+        page.get_by_role("button", name="Change password").click()
+        page.locator("#password-form .form-status:not([hidden])").wait_for()
+        page.get_by_role("button", name="Prepare an export").click()
+        page.locator("#exports li").first.wait_for()
+        assert_accessible(page, "settings with an error and an export", audit)
+    finally:
+        page.close()
