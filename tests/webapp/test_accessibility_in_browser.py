@@ -324,6 +324,7 @@ STATES = {
     "chat-settings-dialog": lambda page: page.locator("#chat-settings-button").click(),
     "share-dialog": lambda page: page.get_by_role("button", name="Share", exact=True).click(),
     "options-menu": open_the_options_menu,
+    "image-mode": lambda page: page.get_by_role("button", name="Create an image").click(),
     "delete-dialog": lambda page: (
         open_the_options_menu(page),
         page.get_by_role("menuitem", name="Delete").click(),
@@ -335,6 +336,7 @@ OPENED = {
     "chat-settings-dialog": "dialog[open]",
     "share-dialog": "dialog[open]",
     "options-menu": "[role=menu]",
+    "image-mode": "#image-mode-bar",
     "delete-dialog": "dialog[open]",
 }
 
