@@ -60,7 +60,7 @@ serve: install
 		export PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus; fi; \
 	$(BIN)/uvicorn chukchat.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--lifespan on --timeout-graceful-shutdown 30 --ws chukchat.draining:WebSocketProtocol \
-		--no-access-log --loop uvloop --http httptools
+		--no-access-log --loop uvloop --http httptools --timeout-worker-healthcheck 60 --backlog 4096
 
 # Beat runs inside the worker (BEAT=0: not; then one `make beat`); its schedule file lives
 # under var/, not in the repository's root.
@@ -104,8 +104,12 @@ format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The gateway against LiteLLM's proxy with every scenario (docs/benchmarks.md); wrk comes from
+# scripts/system_packages.sh, LiteLLM is installed into var/bench-litellm on first use.
 bench: install-test
-	$(BIN)/python bench/gateway.py
+	@bash scripts/system_packages.sh
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/gateway.py --litellm
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -1,16 +1,25 @@
-"""Gateway overhead: the same load sent straight to the fake upstream, through our gateway (one
-and two worker processes) and, with --litellm, through LiteLLM's proxy, in one run, on this
-machine.
+"""Gateway overhead and capacity, in one run on this machine: the same load sent straight to
+the fake upstream ("direct"), through our gateway (one worker) and, with --litellm, through
+LiteLLM's proxy (one worker), with the issue's goals printed as PASS/FAIL lines.
 
-    .venv/bin/python bench/gateway.py [--seconds 5] [--workers 1,2] [--litellm] [--out FILE]
+    .venv/bin/python bench/gateway.py [--litellm] [--seconds 10] [--server uvicorn|granian]
+        [--scenarios closed,bifrost,streams,sockets] [--profile] [--out FILE]
 
 Starts the fake upstream (uvicorn, one process), prepares a PostgreSQL database of its own
-(`chukchat_bench`) and Redis db 9, serves the gateway the way `make serve` does (uvicorn with
-uvloop + httptools), and for each target measures with a closed-loop client (httpx, one
-process): non-streaming chat (16 tokens) requests/s and p50/p99 latency at 1 and 16 clients;
-16-token streams/s at 16 clients; CPU per request and resident memory of the serving
-processes. "Added" is the target's p50 minus the direct p50. LiteLLM is installed once into
-var/bench-litellm (it is not a dependency of ours) and run with one worker.
+(`chukchat_bench`) and Redis db 9, and serves the gateway as `make serve` does (uvicorn, uvloop,
+httptools, lifespan on; `--server granian` for the A/B). Scenarios:
+
+- closed: wrk (C, one thread) sends the same 16-token chat request: p50 at 1 connection,
+  requests/s and p50/p99 at 16, 16-token streams/s at 16; with the serving processes' CPU per
+  request, resident memory and PostgreSQL transactions per request (pg_stat_database).
+- bifrost: Bifrost's published test: the upstream answers after 1.5 s, 500 requests/s offered
+  open-loop for 30 s (latency counted from each request's scheduled moment).
+- streams: 1,000 concurrent streams of 50 tokens at 10 tokens/s; every chunk must arrive; the
+  worker's peak memory while it holds them.
+- sockets: 10,000 WebSockets (API key) opened and held idle; each must still be open after.
+
+"Added" is the target's p50 minus direct's. LiteLLM is installed once into var/bench-litellm
+(its proxy extra is not a dependency of ours) and run with one worker and no database.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -26,7 +36,9 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -64,7 +76,7 @@ def gateway_env(upstream_port: int) -> dict:
         "REDIS_URL": REDIS_URL,
         "DJANGO_SECRET_KEY": "bench-only",
         "CHUK_CACHE_PREFIX": "bench",
-        "CHUK_LOG_LEVEL": "WARNING",
+        "CHUK_LOG_LEVEL": os.environ.get("CHUK_LOG_LEVEL", "WARNING"),
         "CHUK_PLAIN_STATIC": "1",
     }
 
@@ -186,57 +198,41 @@ def process_tree(pid: int) -> list[int]:
     return [pid] + [q for c in children for q in process_tree(c)]
 
 
-async def post_once(client: httpx.AsyncClient, url: str, body: dict) -> tuple[bool, float]:
-    started = time.perf_counter()
-    response = await client.post(url, json=body)
-    return response.status_code == 200, time.perf_counter() - started
-
-
-async def closed_loop(
-    send, url: str, headers: dict, body: dict, concurrency: int, seconds: float, timeout: float
-) -> tuple[float, list[float], int]:
-    """Closed-loop load: `concurrency` clients each calling `send` (which answers whether it
-    succeeded and how long it took) back to back for `seconds`. Rate, times, failures."""
-    times: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
-        for _ in range(min(concurrency, 8)):  # warm the connections and caches
-            await send(client, url, body)
-        stop_at = time.perf_counter() + seconds
-
-        async def worker():
-            nonlocal errors
-            while time.perf_counter() < stop_at:
-                ok, elapsed = await send(client, url, body)
-                errors += not ok
-                times.append(elapsed)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return len(times) / elapsed, times, errors
-
-
-async def stream_once(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, float]:
-    started = time.perf_counter()
-    first = None
-    async with client.stream("POST", url, json=body) as response:
-        async for line in response.aiter_lines():
-            if first is None and '"content"' in line:
-                first = time.perf_counter() - started
-    return first or 0.0, time.perf_counter() - started
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def start_gateway(env: dict, port: int, workers: int) -> subprocess.Popen:
-    """The gateway as `make serve` runs it: uvicorn, uvloop, httptools, `workers` processes."""
-    return subprocess.Popen(
-        [
+def raise_open_files() -> None:
+    """Ten thousand sockets need as many descriptors, in this process and the servers."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def start_gateway(env: dict, port: int, workers: int, server: str = "uvicorn") -> subprocess.Popen:
+    """The gateway as `make serve` runs it: uvicorn (or granian, for the A/B), uvloop,
+    httptools, `workers` processes, lifespan on (the process keeper renews leases)."""
+    if server == "granian":
+        command = [
+            str(Path(PYTHON).parent / "granian"),
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "1",
+            "--log-level",
+            "warning",
+            "chukchat.asgi:application",
+        ]
+    else:
+        command = [
             str(Path(PYTHON).parent / "uvicorn"),
             "chukchat.asgi:application",
             "--host",
@@ -246,18 +242,30 @@ def start_gateway(env: dict, port: int, workers: int) -> subprocess.Popen:
             "--workers",
             str(workers),
             "--lifespan",
-            "off",
+            "on",
+            "--timeout-graceful-shutdown",
+            "30",
+            "--timeout-worker-healthcheck",
+            "60",
+            "--ws",
+            "chukchat.draining:WebSocketProtocol",
             "--no-access-log",
             "--loop",
             "uvloop",
             "--http",
             "httptools",
-        ],
+            "--backlog",
+            "4096",
+        ]
+    log = open(ROOT / "var" / f"bench-{server}.log", "ab")  # noqa: SIM115 (the child keeps it)
+    return subprocess.Popen(
+        command,
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
         start_new_session=True,
+        preexec_fn=raise_open_files,
     )
 
 
@@ -267,6 +275,7 @@ def start_upstream(port: int) -> subprocess.Popen:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=raise_open_files,
     )
 
 
@@ -283,14 +292,15 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-LITELLM_VERSION = "1.100.0"
+LITELLM_VERSION = "1.108.5"
 LITELLM_VENV = ROOT / "var" / "bench-litellm"
 
 
 def litellm_binary() -> Path:
-    """LiteLLM's proxy in a virtualenv of its own (it is not a dependency of ours)."""
+    """LiteLLM's proxy in a virtualenv of its own (its proxy extra is not a dependency of ours)."""
     binary = LITELLM_VENV / "bin" / "litellm"
-    if not binary.exists():
+    marker = LITELLM_VENV / f".litellm-{LITELLM_VERSION}"
+    if not marker.exists():
         subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
         subprocess.run(
             [
@@ -301,6 +311,7 @@ def litellm_binary() -> Path:
             ],
             check=True,
         )
+        marker.touch()
     return binary
 
 
@@ -311,7 +322,7 @@ def start_litellm(port: int, upstream_port: int) -> subprocess.Popen:
         + "".join(
             f"  - model_name: {name}\n    litellm_params:\n      model: openai/{upstream}\n"
             f"      api_base: http://127.0.0.1:{upstream_port}/v1\n      api_key: sk-bench\n"
-            for name, upstream in (("bench", BENCH_UPSTREAM), ("bench-stream", STREAM_UPSTREAM))
+            for name, upstream in UPSTREAMS.items()
         )
     )
     return subprocess.Popen(
@@ -321,6 +332,7 @@ def start_litellm(port: int, upstream_port: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=raise_open_files,
     )
 
 
@@ -334,148 +346,550 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-async def stream_whole(client: httpx.AsyncClient, url: str, body: dict) -> tuple[bool, float]:
-    """A whole stream: failed when no content arrived."""
-    first, whole = await stream_once(client, url, body)
-    return first != 0.0, whole
+# The model names each target is asked for, and what the fake upstream does for each.
+UPSTREAMS = {
+    "bench": "fake:tokens=16",
+    "bench-stream": "fake:tokens=16",
+    # Bifrost's published test: the provider answers after 1.5 s.
+    "bench-slow": "fake:tokens=16,latency_ms=1500",
+    # A real model's pace: 50 tokens at 10 a second.
+    "bench-paced": "fake:tokens=50,tps=10",
+}
+PACED_TOKENS = 50
 
 
-BENCH_UPSTREAM = "fake:tokens=16"
-STREAM_UPSTREAM = "fake:tokens=16"
+def wrk(url: str, auth: str, body: dict, connections: int, seconds: float) -> dict:
+    """Closed-loop load from wrk (C, one thread): requests/s, p50/p99 in ms, failures."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(ROOT / "bench" / "wrk_post.lua"),
+            url,
+        ],
+        env={**os.environ, "WRK_BODY": orjson.dumps(body).decode(), "WRK_AUTH": auth},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
+    raw = orjson.loads(line.removeprefix("WRK_JSON "))
+    failures = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50": raw["p50_us"] / 1000,
+        "p99": raw["p99_us"] / 1000,
+        "requests": raw["requests"],
+        "failures": failures,
+    }
 
 
-async def measure(label: str, base: str, headers: dict, models: dict, pids: list[int], args):
-    """One target's figures: non-streaming at 1 and 16 clients, streams at 16, memory, CPU."""
+def transactions(database: str) -> int:
+    """Committed and rolled-back transactions PostgreSQL has counted for `database`."""
+    out = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-tAc",
+            "SELECT pg_stat_clear_snapshot(); SELECT xact_commit + xact_rollback "
+            f"FROM pg_stat_database WHERE datname = '{database}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(out.split()[-1])
+
+
+async def measure(label: str, base: str, auth: str, pids: list[int], args) -> dict:
+    """One target's closed-loop figures (wrk): p50 at 1 connection, requests/s at 16, 16-token
+    streams/s at 16; CPU per request, resident memory, database transactions per request."""
     chat = f"{base}/v1/chat/completions"
-    figures: dict = {"label": label}
-    idle = rss_mb(pids)
-    for clients in (1, 16):
-        before = cpu_seconds(pids)
-        rps, latencies, errors = await closed_loop(
-            post_once,
-            chat,
-            headers,
-            {**CHAT_BODY, "model": models["chat"]},
-            clients,
-            args.seconds,
-            timeout=30,
-        )
-        figures[f"rps{clients}"] = rps
-        figures[f"p50_{clients}"] = pct(latencies, 0.5)
-        figures[f"p99_{clients}"] = pct(latencies, 0.99)
-        figures[f"errors{clients}"] = errors
-        if pids:
-            figures[f"cpu{clients}"] = (cpu_seconds(pids) - before) / len(latencies) * 1000
-    sps, totals, errors = await closed_loop(
-        stream_whole,
-        chat,
-        headers,
-        {**CHAT_BODY, "model": models["stream"], "stream": True},
-        16,
-        args.seconds,
-        timeout=60,
+    body = {**CHAT_BODY, "model": "bench"}
+    figures: dict = {"label": label, "idle_mb": rss_mb(pids)}
+    wrk(chat, auth, body, 4, 2)  # warm the connections, caches and prepared statements
+    one = wrk(chat, auth, body, 1, args.seconds)
+    figures.update(p50_1=one["p50"], rps1=one["rps"], failures1=one["failures"])
+    before_cpu = cpu_seconds(pids)
+    before_tx = transactions("chukchat_bench") if pids else 0
+    spy = start_profile(pids[-1], args.seconds, label) if args.profile and pids else None
+    sixteen = wrk(chat, auth, body, 16, args.seconds)
+    if spy is not None:
+        spy.wait(timeout=60)
+        print("\n".join(profile_summary(Path(spy.args[spy.args.index("-o") + 1]))), flush=True)
+    figures.update(
+        rps16=sixteen["rps"],
+        p50_16=sixteen["p50"],
+        p99_16=sixteen["p99"],
+        failures16=sixteen["failures"],
     )
-    figures.update(sps16=sps, stream_p50=pct(totals, 0.5), stream_errors=errors)
-    figures["idle_mb"] = idle
+    if pids:
+        figures["cpu16"] = (cpu_seconds(pids) - before_cpu) / max(1, sixteen["requests"]) * 1000
+        # PostgreSQL publishes a backend's counts when it has been idle a while (at most 10 s).
+        await asyncio.sleep(11)
+        figures["tx_per_request"] = (transactions("chukchat_bench") - before_tx) / max(
+            1, sixteen["requests"]
+        )
+    streams = wrk(chat, auth, {**body, "model": "bench-stream", "stream": True}, 16, args.seconds)
+    figures.update(sps16=streams["rps"], stream_failures=streams["failures"])
     figures["loaded_mb"] = rss_mb(pids)
     print(figures, flush=True)
     return figures
 
 
-def table(results: list[dict]) -> list[str]:
-    direct = results[0]
-    rows = [
-        "| target | req/s at 1 | req/s at 16 | p50 at 1 ms (added) | p50 at 16 ms (added) "
-        "| p99 at 16 ms | streams/s at 16 | CPU per request | memory idle / loaded |",
+def start_profile(pid: int, seconds: float, label: str) -> subprocess.Popen:
+    """py-spy on the serving process for the 16-connection run, raw (collapsed) stacks."""
+    name = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+    out = ROOT / "var" / f"profile-{name}.raw"
+    return subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, round(seconds))),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def profile_summary(path: Path, top: int = 25) -> list[str]:
+    """Where the samples went: by function (self), and by our own modules (inclusive)."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples = int(count)
+        total += samples
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + samples
+        for frame in set(frames):
+            if any(f"({app}/" in frame for app in ("aiapi", "billing", "accounts", "chukchat")):
+                name = frame.split(":")[0] + ")"
+                inclusive[name] = inclusive.get(name, 0) + samples
+    lines = [f"profile {path.name}: {total} samples; self time by function:"]
+    for frame, samples in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {samples / total:6.1%}  {frame[:140]}")
+    lines.append("our functions, inclusive:")
+    for frame, samples in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {samples / total:6.1%}  {frame[:140]}")
+    return lines
+
+
+async def open_loop(url: str, auth: str, body: dict, rate: int, seconds: float) -> dict:
+    """Bifrost's scenario: `rate` requests a second for `seconds`, each sent on schedule
+    whatever the others are doing (open loop); latency counts from the scheduled moment, so a
+    server that falls behind is charged for the queue it builds."""
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = auth
+    payload = orjson.dumps(body)
+    latencies: list[float] = []
+    failures = 0
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one(scheduled: float) -> None:
+            nonlocal failures
+            try:
+                async with session.post(url, data=payload, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failures += 1
+                        return
+            except (TimeoutError, aiohttp.ClientError):
+                failures += 1
+                return
+            latencies.append(time.perf_counter() - scheduled)
+
+        total = int(rate * seconds)
+        started = time.perf_counter()
+        tasks = []
+        for index in range(total):
+            scheduled = started + index / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(scheduled)))
+        await asyncio.gather(*tasks)
+    # Served: answers that succeeded per second of the schedule (all of them, when the target
+    # keeps up); whether it kept up shows in the latencies, counted from the schedule.
+    return {
+        "offered": total / seconds,
+        "served": len(latencies) / seconds,
+        "success": len(latencies) / total,
+        "p50": pct(latencies, 0.5) if latencies else 0.0,
+        "p99": pct(latencies, 0.99) if latencies else 0.0,
+        "failures": failures,
+    }
+
+
+async def many_streams(url: str, auth: str, count: int, pids: list[int]) -> dict:
+    """`count` streams at once, each 50 tokens at 10 a second; every chunk must arrive. The
+    worker's resident memory is sampled while it holds them."""
+    headers = {"Content-Type": "application/json", "Authorization": auth}
+    payload = orjson.dumps({**CHAT_BODY, "model": "bench-paced", "stream": True, "max_tokens": 256})
+    complete = 0
+    chunks = 0
+    peak = 0.0
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_mb(pids))
+            await asyncio.sleep(0.2)
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+    ) as session:
+
+        async def one() -> None:
+            nonlocal complete, chunks
+            content = 0
+            finished = False
+            try:
+                async with session.post(url, data=payload, headers=headers) as response:
+                    async for line in response.content:
+                        if line.startswith(b"data: [DONE]"):
+                            finished = True
+                        elif b'"content":"' in line:
+                            content += 1
+            except (TimeoutError, aiohttp.ClientError):
+                pass
+            chunks += content
+            complete += finished and content >= PACED_TOKENS
+
+        sampler = asyncio.create_task(sample())
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        elapsed = time.perf_counter() - started
+        done.set()
+        await sampler
+    return {
+        "streams": count,
+        "complete": complete,
+        "chunks": chunks,
+        "expected_chunks": count * PACED_TOKENS,
+        "seconds": elapsed,
+        "peak_mb": peak,
+    }
+
+
+async def idle_sockets(url: str, auth: str, count: int, pids: list[int], hold: float) -> dict:
+    """`count` WebSockets opened (authenticated by API key) and held idle for `hold` seconds;
+    then each must still answer a ping. Memory is the worker's while it holds them all."""
+    connector = aiohttp.TCPConnector(limit=0)
+    opened: list = []
+    refused = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+        semaphore = asyncio.Semaphore(64)  # handshakes in flight, not sockets held
+
+        async def one() -> None:
+            nonlocal refused
+            async with semaphore:
+                try:
+                    socket_ = await session.ws_connect(
+                        url,
+                        headers={"Authorization": auth},
+                        heartbeat=None,
+                        timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10),
+                    )
+                    opened.append(socket_)
+                except (TimeoutError, aiohttp.ClientError):
+                    refused += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        open_seconds = time.perf_counter() - started
+        await asyncio.sleep(hold)
+        held_mb = rss_mb(pids)
+        alive = sum(not socket_.closed for socket_ in opened)
+        await asyncio.gather(*(socket_.close() for socket_ in opened), return_exceptions=True)
+    return {
+        "sockets": count,
+        "opened": len(opened),
+        "alive_after_hold": alive,
+        "refused": refused,
+        "open_seconds": open_seconds,
+        "held_mb": held_mb,
+    }
+
+
+def goal(text: str, met: bool) -> str:
+    return f"{'PASS' if met else 'FAIL'}  {text}"
+
+
+def goal_lines(results: dict) -> list[str]:
+    """The issue's goals, each with its figure from this run."""
+    direct, us = results["direct"], results["us"]
+    lines = []
+    litellm = results.get("litellm")
+    us_added = us["p50_1"] - direct["p50_1"]
+    if litellm:
+        lite_added = litellm["p50_1"] - direct["p50_1"]
+        ratio = us_added / lite_added if lite_added > 0 else float("inf")
+        lines.append(
+            goal(
+                f"added p50 at 1 connection: us +{us_added:.2f} ms, LiteLLM +{lite_added:.2f} ms"
+                f" = {ratio:.2f} of LiteLLM's (goal <= 0.10)",
+                ratio <= 0.10,
+            )
+        )
+        ratio = us["rps16"] / litellm["rps16"]
+        lines.append(
+            goal(
+                f"req/s at 16 connections: us {us['rps16']:.0f}, LiteLLM {litellm['rps16']:.0f}"
+                f" = {ratio:.1f}x (goal >= 8x)",
+                ratio >= 8,
+            )
+        )
+        ratio = us["sps16"] / litellm["sps16"]
+        lines.append(
+            goal(
+                f"16-token streams/s at 16: us {us['sps16']:.0f}, LiteLLM {litellm['sps16']:.0f}"
+                f" = {ratio:.1f}x (goal >= 12x)",
+                ratio >= 12,
+            )
+        )
+    share = us["rps16"] / direct["rps16"]
+    lines.append(
+        goal(
+            f"req/s at 16 connections: us {us['rps16']:.0f}, direct {direct['rps16']:.0f}"
+            f" = {share:.0%} of direct (goal >= 25%)",
+            share >= 0.25,
+        )
+    )
+    if "bifrost" in results:
+        b = results["bifrost"]
+        lines.append(
+            goal(
+                f"Bifrost (1.5 s upstream, {b['offered']:.0f} req/s offered open-loop): "
+                f"{b['served']:.0f} req/s served, {b['success']:.2%} success, "
+                f"p99 {b['p99'] / 1000:.3f} s (goal >= 480 req/s, 100%, p99 < 1.6 s)",
+                b["served"] >= 480 and b["success"] == 1 and b["p99"] < 1600,
+            )
+        )
+        if "bifrost_litellm" in results:
+            lb = results["bifrost_litellm"]
+            lines.append(
+                f"      LiteLLM on the same test: {lb['served']:.0f} req/s served, "
+                f"{lb['success']:.2%} success, p99 {lb['p99'] / 1000:.3f} s"
+            )
+    if "streams" in results:
+        s = results["streams"]
+        lines.append(
+            goal(
+                f"{s['streams']} concurrent streams on one worker: {s['complete']} complete, "
+                f"{s['chunks']} of {s['expected_chunks']} chunks delivered",
+                s["complete"] == s["streams"] and s["chunks"] >= s["expected_chunks"],
+            )
+        )
+        lines.append(
+            goal(
+                f"worker RSS holding {s['streams']} streams: {s['peak_mb']:.0f} MB (goal <= 200)",
+                s["peak_mb"] <= 200,
+            )
+        )
+    if "sockets" in results:
+        w = results["sockets"]
+        lines.append(
+            goal(
+                f"{w['sockets']} idle WebSockets on one worker: {w['opened']} opened, "
+                f"{w['alive_after_hold']} alive after the hold, worker RSS {w['held_mb']:.0f} MB",
+                w["alive_after_hold"] == w["sockets"],
+            )
+        )
+    lines.append(
+        goal(f"worker RSS idle: {us['idle_mb']:.0f} MB (goal <= 120)", us["idle_mb"] <= 120)
+    )
+    lines.append(
+        goal(
+            f"database transactions per request after the provider call: "
+            f"{us['tx_per_request']:.2f} (goal <= 1, amortised)",
+            us["tx_per_request"] <= 1.0,
+        )
+    )
+    return lines
+
+
+def table(rows: list[dict]) -> list[str]:
+    direct = rows[0]
+    out = [
+        "| target | p50 at 1 ms (added) | req/s at 1 | req/s at 16 | p50 / p99 at 16 ms "
+        "| 16-token streams/s at 16 | CPU per request | DB transactions per request "
+        "| memory idle / loaded |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        added = r is not direct
-        rows.append(
-            f"| {r['label']} | {r['rps1']:.0f} | {r['rps16']:.0f} "
-            f"| {r['p50_1']:.2f}"
-            + (f" (+{r['p50_1'] - direct['p50_1']:.2f})" if added else "")
-            + f" | {r['p50_16']:.2f}"
-            + (f" (+{r['p50_16'] - direct['p50_16']:.2f})" if added else "")
-            + f" | {r['p99_16']:.2f} | {r['sps16']:.0f} "
+    for r in rows:
+        added = "" if r is direct else f" (+{r['p50_1'] - direct['p50_1']:.2f})"
+        out.append(
+            f"| {r['label']} | {r['p50_1']:.2f}{added} | {r['rps1']:.0f} | {r['rps16']:.0f} "
+            f"| {r['p50_16']:.1f} / {r['p99_16']:.1f} | {r['sps16']:.0f} "
             + (f"| {r['cpu16']:.2f} ms " if "cpu16" in r else "| - ")
+            + (f"| {r['tx_per_request']:.2f} " if "tx_per_request" in r else "| - ")
             + (f"| {r['idle_mb']:.0f} / {r['loaded_mb']:.0f} MB |" if r["idle_mb"] else "| - |")
         )
-        errors = r["errors1"] + r["errors16"] + r["stream_errors"]
-        if errors:
-            rows[-1] += f" ({errors} errors)"
-    return rows
+        failures = r["failures1"] + r["failures16"] + r["stream_failures"]
+        if failures:
+            out[-1] += f" ({failures} failures)"
+    return out
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--workers", default="1,2", help="gateway worker counts to measure")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--server", default="uvicorn", choices=("uvicorn", "granian"))
     parser.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy too")
-    parser.add_argument("--out", default=None, help="append the results table to this file")
+    parser.add_argument(
+        "--scenarios",
+        default="closed,bifrost,streams,sockets",
+        help="closed (wrk), bifrost (open loop, 1.5 s upstream), streams (1,000), sockets (10,000)",
+    )
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--sockets", type=int, default=10000)
+    parser.add_argument("--bifrost-rate", type=int, default=500)
+    parser.add_argument("--bifrost-seconds", type=float, default=30)
+    parser.add_argument("--out", default=None, help="append the results to this file")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the 16-connection run of each target"
+    )
     args = parser.parse_args()
+    scenarios = set(args.scenarios.split(","))
+    raise_open_files()
 
     upstream_port = free_port()
     upstream = start_upstream(upstream_port)
     env = gateway_env(upstream_port)
-    key = prepare_database(env, upstream_port)
+    key = prepare_database(
+        env, upstream_port, extra_models={m: UPSTREAMS[m] for m in ("bench-slow", "bench-paced")}
+    )
     wait_for(f"http://127.0.0.1:{upstream_port}/v1/models")
-    results = []
+    auth = f"Bearer {key}"
+    results: dict = {}
+    rows = []
     try:
-        results.append(
-            await measure(
-                "direct to the upstream",
-                f"http://127.0.0.1:{upstream_port}",
-                {"Authorization": "Bearer sk-bench"},
-                {"chat": BENCH_UPSTREAM, "stream": STREAM_UPSTREAM},
-                [],
-                args,
-            )
-        )
-        for workers in [int(n) for n in args.workers.split(",")]:
-            port = free_port()
-            gateway = start_gateway(env, port, workers)
-            try:
-                wait_for(f"http://127.0.0.1:{port}/health")
-                time.sleep(1)
-                results.append(
-                    await measure(
-                        f"Chuk gateway, {workers} worker{'s' if workers > 1 else ''}",
-                        f"http://127.0.0.1:{port}",
-                        {"Authorization": f"Bearer {key}"},
-                        {"chat": "bench", "stream": "bench-stream"},
-                        process_tree(gateway.pid),
-                        args,
-                    )
+        direct_base = f"http://127.0.0.1:{upstream_port}"
+        # The direct side asks the fake for the behaviour by name, as the targets' configs do.
+        results["direct"] = await measure_direct(direct_base, args)
+        rows.append(results["direct"])
+
+        port = free_port()
+        gateway = start_gateway(env, port, 1, args.server)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(f"{base}/health/ready")
+            time.sleep(1)
+            pids = process_tree(gateway.pid)
+            if "closed" in scenarios:
+                results["us"] = await measure(
+                    f"Chuk, 1 worker ({args.server})", base, auth, pids, args
                 )
-            finally:
-                stop(gateway)
+                rows.append(results["us"])
+            if "bifrost" in scenarios:
+                results["bifrost"] = await open_loop(
+                    f"{base}/v1/chat/completions",
+                    auth,
+                    {**CHAT_BODY, "model": "bench-slow"},
+                    args.bifrost_rate,
+                    args.bifrost_seconds,
+                )
+                print("bifrost", results["bifrost"], flush=True)
+            if "streams" in scenarios:
+                results["streams"] = await many_streams(
+                    f"{base}/v1/chat/completions", auth, args.streams, pids
+                )
+                print("streams", results["streams"], flush=True)
+            if "sockets" in scenarios:
+                results["sockets"] = await idle_sockets(
+                    f"ws://127.0.0.1:{port}/v1/ai/chat/ws", auth, args.sockets, pids, hold=5
+                )
+                print("sockets", results["sockets"], flush=True)
+        finally:
+            stop(gateway)
+
         if args.litellm:
             port = free_port()
             proxy = start_litellm(port, upstream_port)
+            base = f"http://127.0.0.1:{port}"
             try:
-                wait_for(f"http://127.0.0.1:{port}/health/liveliness", timeout=120)
+                wait_for(f"{base}/health/liveliness", timeout=180)
                 time.sleep(2)
-                results.append(
-                    await measure(
-                        "LiteLLM proxy 1.100.0, 1 worker",
-                        f"http://127.0.0.1:{port}",
-                        {},
-                        {"chat": "bench", "stream": "bench-stream"},
-                        process_tree(proxy.pid),
-                        args,
+                pids = process_tree(proxy.pid)
+                if "closed" in scenarios:
+                    results["litellm"] = await measure(
+                        f"LiteLLM proxy {LITELLM_VERSION}, 1 worker", base, "", pids, args
                     )
-                )
+                    rows.append(results["litellm"])
+                if "bifrost" in scenarios:
+                    results["bifrost_litellm"] = await open_loop(
+                        f"{base}/v1/chat/completions",
+                        "",
+                        {**CHAT_BODY, "model": "bench-slow"},
+                        args.bifrost_rate,
+                        args.bifrost_seconds,
+                    )
+                    print("bifrost litellm", results["bifrost_litellm"], flush=True)
             finally:
                 stop(proxy)
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
-    rows = table(results)
-    print("\n".join(rows))
+    report = table(rows) if "us" in results else []
+    if "us" in results:
+        report += ["", *goal_lines(results)]
+    print("\n".join(report))
     if args.out:
         with open(args.out, "a") as handle:
-            handle.write("\n".join(rows) + "\n")
+            handle.write("\n".join(report) + "\n")
+
+
+async def measure_direct(base: str, args) -> dict:
+    """The floor: the same load straight to the fake upstream, naming its behaviour."""
+    chat = f"{base}/v1/chat/completions"
+    auth = "Bearer sk-bench"
+    body = {**CHAT_BODY, "model": UPSTREAMS["bench"]}
+    wrk(chat, auth, body, 4, 2)
+    one = wrk(chat, auth, body, 1, args.seconds)
+    sixteen = wrk(chat, auth, body, 16, args.seconds)
+    streams = wrk(
+        chat, auth, {**body, "model": UPSTREAMS["bench-stream"], "stream": True}, 16, args.seconds
+    )
+    figures = {
+        "label": "direct to the upstream",
+        "idle_mb": 0,
+        "p50_1": one["p50"],
+        "rps1": one["rps"],
+        "failures1": one["failures"],
+        "rps16": sixteen["rps"],
+        "p50_16": sixteen["p50"],
+        "p99_16": sixteen["p99"],
+        "failures16": sixteen["failures"],
+        "sps16": streams["rps"],
+        "stream_failures": streams["failures"],
+    }
+    print(figures, flush=True)
+    return figures
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ PACKAGES=(
     pgbouncer         # tests/cluster: PgBouncer in transaction mode before PostgreSQL (and haproxy
                       # below: make cluster and tests/cluster, before the three nodes)
     haproxy           # tests/chukchat/test_deploy_files.py: `haproxy -c` on deploy/haproxy/haproxy.cfg
+    wrk               # bench/gateway.py: the compiled load generator (and tests/bench)
 )
 
 missing=()
