@@ -19,7 +19,7 @@ case "$role" in
         exec uvicorn chukchat.asgi:application --host 0.0.0.0 --port "${PORT:-8000}" \
             --workers "${WORKERS:-2}" --lifespan on --timeout-graceful-shutdown 30 \
             --ws chukchat.draining:WebSocketProtocol --no-access-log --loop uvloop \
-            --http httptools "$@"
+            --http httptools --timeout-worker-healthcheck 60 --backlog 4096 "$@"
         ;;
     worker)
         exec celery -A chukchat worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" "$@"
