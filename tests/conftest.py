@@ -85,6 +85,7 @@ def bearer(alice_key):
     return {"HTTP_AUTHORIZATION": f"Bearer {alice_key}"}
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(items):
     # Credit holds use a second alias of the same database ("holds", a test mirror of
     # "default"); every test that touches the database may touch both.
@@ -96,3 +97,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(
                 pytest.mark.django_db(databases="__all__", transaction=transaction), append=False
             )
+    yield  # pytest-django orders the tests: those in a rolled-back transaction first
+    # Then every browser test goes last, in its order: Playwright's sync API (started once for
+    # the session) keeps an event loop running on the main thread, and every asyncio.run,
+    # async_to_sync or Channels communicator after it fails. A browser module whose data is
+    # committed once for the module (not a transactional test) would otherwise run first.
+    items.sort(key=lambda item: "playwright" in item.fixturenames)
