@@ -20,12 +20,15 @@ import ipaddress
 import logging
 import socket
 import sys
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import httpx
 from django.conf import settings
 
 from chukchat.errors import ApiError
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +175,8 @@ def pinned_request(url: str, address: str) -> tuple[str, dict, dict]:
 
 async def fetch_image(url: str, client: httpx.AsyncClient | None = None) -> str:
     """The image at `url` as a data URI, or a clear 400."""
+    import httpx  # here: few requests fetch an image, and httpx costs every worker ~10 MB
+
     own_client = client is None
     client = client or httpx.AsyncClient(
         timeout=httpx.Timeout(settings.IMAGE_FETCH_TIMEOUT),

@@ -55,7 +55,10 @@ async def lifespan(scope, receive, send):
                     draining.finish(), api_handler.drain(within=draining.SETTLE_GRACE_SECONDS)
                 )
                 await process_keeper.stop()
+                from aiapi.providers import close_adapters
                 from chukchat import metrics
+
+                await close_adapters()
 
                 metrics.process_exited()
             except Exception as error:

@@ -270,6 +270,8 @@ class UpstreamServer:
             "body": _trim(body),
             "authorization": request["headers"].get("authorization"),
             "x_api_key": request["headers"].get("x-api-key"),
+            "content_type": request["headers"].get("content-type"),
+            "accept": request["headers"].get("accept"),
             "chunks_sent": 0,
             "client_disconnected": False,
             "time": time.time(),

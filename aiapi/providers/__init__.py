@@ -58,3 +58,11 @@ def adapter_for(provider: Provider) -> Adapter:
             del adapters[stale]  # an earlier version of this provider
         adapter = adapters[key] = build_adapter(provider)
     return adapter
+
+
+async def close_adapters() -> None:
+    """At a server process's shutdown: this loop's connections to the providers, closed."""
+    adapters = _adapters.current() or {}
+    for adapter in list(adapters.values()):
+        await adapter.aclose()
+    adapters.clear()

@@ -1,5 +1,7 @@
 """OpenAI, and every server that speaks its API (vLLM, Ollama, llama.cpp, OpenRouter, Google's
-OpenAI-compatible endpoint), through the official `openai` async client."""
+OpenAI-compatible endpoint): chat and embeddings, the hot path, over aiohttp directly
+(aiapi/providers/openai_http.py); transcription, images and speech through the official `openai`
+async client, imported on first use (it costs ~45 MB per process)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,6 @@ import base64
 import binascii
 from collections.abc import AsyncIterator
 
-import httpx2
-import openai
 import orjson
 
 from aiapi.events import ContentDelta, Done, Event, ReasoningDelta, ToolCallDelta, Usage
@@ -26,7 +26,8 @@ from aiapi.providers.base import (
     TranscriptSegment,
     TranscriptWord,
 )
-from aiapi.providers.rejections import is_rejection, rejection, secrets_of
+from aiapi.providers.openai_http import OpenAIHttp, status_failure
+from aiapi.providers.rejections import secrets_of
 
 GOOGLE_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 # A generated image the provider links to rather than inlines is fetched, up to this size.
@@ -44,22 +45,31 @@ def _real_timeout(error: BaseException) -> bool:
     return False
 
 
+# An except clause's class is looked up only when something is raised: these keep the SDK's
+# modules unimported until a call that uses them.
+def _sdk_error() -> type[Exception]:
+    import openai
+
+    return openai.OpenAIError
+
+
+def _httpx_error() -> type[Exception]:
+    import httpx2
+
+    return httpx2.HTTPError
+
+
 def failure_from(error: Exception, *, secrets: tuple[str, ...] = ()) -> ProviderFailure:
     """Our description of an SDK error. The provider's own message is shown only when it
     rejected the request as invalid, and then sanitised (aiapi/providers/rejections.py)."""
+    import openai
+
     if isinstance(error, openai.APITimeoutError) and _real_timeout(error):
         return ProviderFailure("The provider timed out.", retryable=True, timeout=True)
     if isinstance(error, openai.APIConnectionError):
         return ProviderFailure("The provider could not be reached.", retryable=True)
     if isinstance(error, openai.APIStatusError):
-        status = error.status_code
-        if is_rejection(status):
-            return rejection(status, error.body, secrets=secrets)
-        # 401/403/404 mean our configuration is wrong for this provider: another may serve.
-        retryable = status == 429 or status >= 500 or status in (401, 403, 404)
-        return ProviderFailure(
-            f"The provider answered HTTP {status}.", status=status, retryable=retryable
-        )
+        return status_failure(error.status_code, error.body, secrets=secrets)
     return ProviderFailure("The provider sent a response we could not read.", retryable=False)
 
 
@@ -80,25 +90,58 @@ class OpenAIAdapter:
         if not base_url and kind == "google":
             base_url = GOOGLE_OPENAI_BASE_URL
         self._secrets = secrets_of(api_key=api_key, base_url=base_url)
-        timeout = httpx2.Timeout(total_timeout, connect=connect_timeout)
-        limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=200)
-        # Fetches of generated images the provider links to.
-        self.http = httpx2.AsyncClient(limits=limits, timeout=timeout)
-        self.client = openai.AsyncOpenAI(
-            api_key=api_key or "unset",
-            base_url=base_url or None,
-            max_retries=0,  # routing decides what to try next
-            timeout=timeout,
-            # The SDK's aiohttp transport: measured 1.2 ms a call against 2.1 ms with httpx2.
-            http_client=openai.DefaultAioHttpClient(limits=limits, timeout=timeout),
+        self._base_url = base_url
+        self._connect_timeout = connect_timeout
+        self._total_timeout = total_timeout
+        self.raw = OpenAIHttp(
+            base_url=base_url,
+            api_key=api_key,
+            connect_timeout=connect_timeout,
+            total_timeout=total_timeout,
+            secrets=self._secrets,
         )
+        self._client = None
+        self._http = None
+
+    @property
+    def client(self):
+        """The SDK's client, for transcription, images and speech: made on first use."""
+        if self._client is None:
+            import httpx2
+            import openai
+
+            timeout = httpx2.Timeout(self._total_timeout, connect=self._connect_timeout)
+            limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=200)
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key or "unset",
+                base_url=self._base_url or None,
+                max_retries=0,  # routing decides what to try next
+                timeout=timeout,
+                http_client=openai.DefaultAioHttpClient(limits=limits, timeout=timeout),
+            )
+        return self._client
+
+    @property
+    def http(self):
+        """Fetches of generated images the provider links to."""
+        if self._http is None:
+            import httpx2
+
+            self._http = httpx2.AsyncClient(
+                limits=httpx2.Limits(max_connections=100),
+                timeout=httpx2.Timeout(self._total_timeout, connect=self._connect_timeout),
+            )
+        return self._http
 
     def is_configured(self) -> bool:
         return bool(self._api_key)
 
     async def aclose(self) -> None:
-        await self.client.close()
-        await self.http.aclose()
+        await self.raw.aclose()
+        if self._client is not None:
+            await self._client.close()
+        if self._http is not None:
+            await self._http.aclose()
 
     def _params(self, upstream: str, request: ChatRequest) -> dict:
         params: dict = {"model": upstream, "messages": request.messages}
@@ -138,34 +181,19 @@ class OpenAIAdapter:
     async def chat(
         self, upstream: str, request: ChatRequest, *, stream: bool
     ) -> AsyncIterator[Event]:
-        # The SDK builds, authenticates and sends the request and maps errors to its own types;
-        # its lower-level `post` skips the per-call walk over the typed parameters and the
-        # response models (together they cost more than everything else on the request), and
-        # the body is read here with orjson.
         body = self._params(upstream, request)
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        try:
-            response = await self.client.post(
-                "/chat/completions", cast_to=httpx2.Response, body=body, stream=stream
-            )
-            payload = None if stream else orjson.loads(response.content)
-        except openai.OpenAIError as error:
-            raise failure_from(error, secrets=self._secrets) from error
-        except orjson.JSONDecodeError as error:
-            raise ProviderFailure(
-                "The provider sent a response we could not read.", retryable=True
-            ) from error
-        if payload is not None:
-            for event in _completion_events(payload):
+        if not stream:
+            for event in _completion_events(await self.raw.post_json("/chat/completions", body)):
                 yield event
             return
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        lines = self.raw.stream_lines("/chat/completions", body)
         try:
-            async for event in _stream_events(response.aiter_lines()):
+            async for event in _stream_events(lines):
                 yield event
         finally:
-            await response.aclose()
+            await lines.aclose()
 
     async def embed(self, upstream: str, request: EmbeddingRequest) -> EmbeddingResult:
         params: dict = {"model": upstream, "input": request.input, "encoding_format": "base64"}
@@ -173,16 +201,12 @@ class OpenAIAdapter:
             params["dimensions"] = request.dimensions
         if request.user is not None:
             params["user"] = request.user
+        # base64: we re-encode for our own client anyway.
+        data = await self.raw.post_json("/embeddings", params)
         try:
-            # Raw: we re-encode for our own client anyway, so skip the SDK's decode.
-            raw = await self.client.post("/embeddings", cast_to=httpx2.Response, body=params)
-        except openai.OpenAIError as error:
-            raise failure_from(error, secrets=self._secrets) from error
-        try:
-            data = orjson.loads(raw.content)
             items = sorted(data["data"], key=lambda d: d["index"])
             vectors = [item["embedding"] for item in items]
-        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise ProviderFailure(
                 "The provider sent a response we could not read.", retryable=False
             ) from error
@@ -202,7 +226,7 @@ class OpenAIAdapter:
                 params[name] = value
         try:
             raw = await self.client.audio.transcriptions.with_raw_response.create(**params)
-        except openai.OpenAIError as error:
+        except _sdk_error() as error:
             raise failure_from(error, secrets=self._secrets) from error
         try:
             data = orjson.loads(raw.http_response.content)
@@ -236,7 +260,7 @@ class OpenAIAdapter:
                 params[name] = value
         try:
             raw = await self.client.images.with_raw_response.generate(**params)
-        except openai.OpenAIError as error:
+        except _sdk_error() as error:
             raise failure_from(error, secrets=self._secrets) from error
         try:
             items = orjson.loads(raw.http_response.content)["data"]
@@ -262,7 +286,7 @@ class OpenAIAdapter:
             params["instructions"] = request.instructions
         try:
             raw = await self.client.audio.speech.with_raw_response.create(**params)
-        except openai.OpenAIError as error:
+        except _sdk_error() as error:
             raise failure_from(error, secrets=self._secrets) from error
         audio = raw.http_response.content
         content_type = raw.http_response.headers.get("content-type", "").split(";")[0].strip()
@@ -293,7 +317,7 @@ class OpenAIAdapter:
                     if len(body) > MAX_PROVIDER_IMAGE_BYTES:
                         raise ProviderFailure("The provider's image is too large.", retryable=False)
                 return bytes(body)
-        except httpx2.HTTPError as error:
+        except _httpx_error() as error:
             raise ProviderFailure(
                 "The provider's image could not be fetched.", retryable=True
             ) from error
