@@ -14,9 +14,6 @@ from billing.entitlements import FREE_PLAN_SLUG
 from billing.models import Invoice, Plan, Subscription
 from billing.money import format_usd
 from billing.selectors import invoice_list, plan_list, plan_price_id
-from billing.services.checkout import checkout_session_for_plan, checkout_session_for_topup
-from billing.services.portal import portal_session_create
-from billing.services.sync import billing_sync
 
 
 def _when(moment) -> int | None:
@@ -85,6 +82,10 @@ class CheckoutApi(SessionOnly, APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        # The Stripe services are imported where used: the SDK (with requests and httpx) costs
+        # every API worker ~20 MB, and few requests reach it.
+        from billing.services.checkout import checkout_session_for_plan, checkout_session_for_topup
+
         if "plan" in data:
             url = checkout_session_for_plan(user=request.user, plan_slug=data["plan"])
         else:
@@ -94,11 +95,15 @@ class CheckoutApi(SessionOnly, APIView):
 
 class PortalApi(SessionOnly, APIView):
     def post(self, request):
+        from billing.services.portal import portal_session_create
+
         return Response({"url": portal_session_create(user=request.user)}, status=201)
 
 
 class SyncApi(APIView):
     def post(self, request):
+        from billing.services.sync import billing_sync
+
         result = billing_sync(user=request.user)
         current = result.current
         return Response(

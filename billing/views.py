@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing.services.webhooks import webhook_event_process, webhook_event_verify
 from chukchat.errors import ApiError, error_response, json_response
 
 logger = logging.getLogger(__name__)
@@ -17,6 +16,9 @@ logger = logging.getLogger(__name__)
 @csrf_exempt  # authenticated by Stripe's signature, not a cookie
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    # Imported here, as in billing/api.py: the Stripe SDK costs every API worker ~20 MB.
+    from billing.services.webhooks import webhook_event_process, webhook_event_verify
+
     try:
         event = webhook_event_verify(
             payload=request.body, signature=request.headers.get("Stripe-Signature")

@@ -4,11 +4,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from chukchat.errors import json_response
-from chukchat.openapi_schema import openapi_document
 
 
 @require_GET
 def openapi_json(request):
+    # Here: drf-spectacular (and django.test, which it imports) cost every worker ~8 MB.
+    from chukchat.openapi_schema import openapi_document
+
     response = json_response(openapi_document())
     response["Access-Control-Allow-Origin"] = "*"  # public, and read by other tools' docs UIs
     return response

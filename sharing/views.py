@@ -8,7 +8,6 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from sharing.selectors import shared_image_get, shared_link_get
-from sharing.shared_page import shared_entries
 
 # Not for search engines, not kept by caches (a revoked link must stop at once), and the link
 # is not sent on as a referrer.
@@ -31,6 +30,9 @@ def _gone(request) -> HttpResponse:
 
 @require_safe
 def shared_conversation(request, token: str):
+    # Here: its markdown parser costs every worker ~4 MB, and few requests show a shared chat.
+    from sharing.shared_page import shared_entries
+
     link = shared_link_get(token=token)
     if link is None:
         return _gone(request)

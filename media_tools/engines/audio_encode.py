@@ -12,8 +12,11 @@ import wave
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import av
+if TYPE_CHECKING:
+    import av
+
 
 _AUDIO_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chuk-audio")
 
@@ -48,6 +51,7 @@ FORMATS = {
 
 
 def _frame(pcm: bytes, rate: int) -> av.AudioFrame:
+    import av  # here: PyAV costs every worker ~10 MB, and only speech encodes
     import numpy as np
 
     samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
@@ -57,6 +61,8 @@ def _frame(pcm: bytes, rate: int) -> av.AudioFrame:
 
 
 def resample(pcm: bytes, *, rate: int, to_rate: int) -> bytes:
+    import av
+
     if rate == to_rate:
         return pcm
     resampler = av.AudioResampler(format="s16", layout="mono", rate=to_rate)
@@ -69,6 +75,8 @@ def resample(pcm: bytes, *, rate: int, to_rate: int) -> bytes:
 def change_tempo(pcm: bytes, *, rate: int, factor: float) -> bytes:
     """The same speech `factor` times as fast (below 1, slower), at the same pitch: ffmpeg's
     atempo filter, which takes 0.5 to 100."""
+    import av
+
     graph = av.filter.Graph()
     source = graph.add_abuffer(format="s16", sample_rate=rate, layout="mono", time_base=f"1/{rate}")
     tempo = graph.add("atempo", f"{factor:.6f}")
@@ -102,6 +110,8 @@ def wav_bytes(pcm: bytes, *, rate: int) -> bytes:
 
 def encode(pcm: bytes, *, rate: int, fmt: str) -> bytes:
     """`pcm` (mono s16le at `rate`) as a file of format `fmt` (a key of FORMATS)."""
+    import av
+
     spec = FORMATS[fmt]
     if fmt == "wav":
         return wav_bytes(pcm, rate=rate)
