@@ -28,7 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing import credit_leases, settlement_outbox
+from billing import credit_leases, settlement_batch, settlement_outbox
 from billing.credit_leases import Hold
 from billing.metering import month_of
 from billing.models import ZERO, CreditAccount, KeySpend, LedgerEntry, Reservation, UsageRecord
@@ -261,7 +261,7 @@ def _saved(record: UsageRecord, record_id: int) -> UsageRecord:
     return record
 
 
-def _already_settled(record: UsageRecord) -> UsageRecord:
+def _already_settled(*, record: UsageRecord) -> UsageRecord:
     return UsageRecord.objects.get(request_id=record.request_id)
 
 
@@ -299,7 +299,7 @@ def settle_sync(
     except IntegrityError as error:
         if isinstance(error.__cause__, psycopg.errors.CheckViolation):
             return _settle_short(record=record)
-        return _already_settled(record)
+        return _already_settled(record=record)
     if row is None:  # nothing changed: the user has no credit account
         raise _NoAccount(record.request_id)
     return _saved(record, row[0])
@@ -314,7 +314,7 @@ def _settle_orm(*, record: UsageRecord) -> UsageRecord:
             else None
         )
         if UsageRecord.objects.filter(request_id=record.request_id).exists():
-            return _already_settled(record)
+            return _already_settled(record=record)
         _forget_deleted_key(record)
         reservation = Reservation.objects.filter(request_id=record.request_id).first()
         held = reservation.amount if reservation is not None else ZERO
@@ -328,7 +328,7 @@ def _settle_orm(*, record: UsageRecord) -> UsageRecord:
             with transaction.atomic():
                 record.save(force_insert=True)
         except IntegrityError:
-            return _already_settled(record)
+            return _already_settled(record=record)
         if reservation is not None:
             reservation.delete()
         _count_key_spend(record=record, reservation=reservation, held=held)
@@ -355,7 +355,7 @@ def _settle_short(*, record: UsageRecord) -> UsageRecord:
     with transaction.atomic():
         account = CreditAccount.objects.select_for_update().get(user_id=record.user_id)
         if UsageRecord.objects.filter(request_id=record.request_id).exists():
-            return _already_settled(record)
+            return _already_settled(record=record)
         _forget_deleted_key(record)
         own = Reservation.objects.filter(request_id=record.request_id).first()
         held = own.amount if own is not None else ZERO
@@ -466,19 +466,37 @@ async def _apply(*, record: UsageRecord, hold: Hold) -> tuple[UsageRecord, bool]
     if not async_pg.enabled():
         return await db_call(settle_sync, record=record), False
     leased = hold.lease_id is not None
+    values = _values(record, lease=hold.lease_id, release=record.cost)
     try:
-        row = await async_pg.fetchone(
-            "default",
-            _SETTLE_LEASED_SQL if leased else _SETTLE_SQL,
-            _values(record, lease=hold.lease_id, release=record.cost),
-            prepare=True,
-            # The answer has gone: a busy pool is worth waiting for, the outbox is for outages.
-            pool_wait=settings.SETTLE_POOL_TIMEOUT,
-        )
+        if leased and settlement_batch.enabled():
+            row = await settlement_batch.charge(values, single=_one_leased)
+        else:
+            row = await _one(values, leased=leased)
     except psycopg.errors.UniqueViolation:
-        return await db_call(_already_settled, record), False
+        return await db_call(_already_settled, record=record), False
     except psycopg.errors.CheckViolation:
         return await db_call(_settle_short, record=record), False
     if row is None:  # nothing changed: the user has no credit account
         raise _NoAccount(record.request_id)
-    return _saved(record, row[0]), leased and row[2] > 0
+    record_id, renewed = row
+    return _saved(record, record_id), renewed
+
+
+async def _one(values: dict, *, leased: bool) -> tuple[int, bool] | None:
+    """One request's charge in a statement of its own: its usage record's id and whether its
+    lease was renewed, or None when the user has no credit account."""
+    row = await async_pg.fetchone(
+        "default",
+        _SETTLE_LEASED_SQL if leased else _SETTLE_SQL,
+        values,
+        prepare=True,
+        # The answer has gone: a busy pool is worth waiting for, the outbox is for outages.
+        pool_wait=settings.SETTLE_POOL_TIMEOUT,
+    )
+    if row is None:
+        return None
+    return row[0], leased and row[2] > 0
+
+
+async def _one_leased(values: dict) -> tuple[int, bool] | None:
+    return await _one(values, leased=True)

@@ -124,6 +124,12 @@ async def _run(alias: str, work, *, pool_wait: float | None = None):
         try:
             async with pool.connection(timeout=wait) as conn:
                 return await work(conn)
+        except psycopg.errors.TransactionRollback:
+            # A deadlock or serialisation failure: the statement was rolled back and the
+            # connection is sound, so it is tried once more; it is no sign of an outage.
+            if attempt:
+                raise
+            continue
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
             if isinstance(error, PoolTimeout):
                 if not _busy(pool):
@@ -155,6 +161,25 @@ async def fetchone(
         else:
             cursor = await conn.execute(sql, params)
         return await cursor.fetchone()
+
+    return await _run(alias, work, pool_wait=pool_wait)
+
+
+async def fetchall(
+    alias: str,
+    sql: str,
+    params: dict,
+    *,
+    prepare: bool = False,
+    pool_wait: float | None = None,
+) -> list[tuple]:
+    """One autocommitted statement; all its rows. `prepare` as in `fetchone`."""
+    prepare = prepare and settings.DB_PREPARED_STATEMENTS
+
+    async def work(conn):
+        cursor = AsyncCursor(conn)
+        await cursor.execute(sql, params, prepare=prepare)
+        return await cursor.fetchall()
 
     return await _run(alias, work, pool_wait=pool_wait)
 

@@ -104,6 +104,11 @@ CELERY_JOBS = Counter(
     "Celery jobs finished, by task and outcome (SUCCESS, FAILURE, RETRY, ...).",
     ["task", "outcome"],
 )
+SETTLEMENT_BATCHES = Histogram(
+    "chuk_settlement_batch_size",
+    "Leased charges written by one statement (billing/settlement_batch.py).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 
 
 # --- The calls ---------------------------------------------------------------------------------
@@ -128,6 +133,10 @@ def usage_settled(record) -> None:
         TOKENS.labels(model, provider, "out").inc(record.completion_tokens)
     if record.cost:
         SPEND.labels(model, provider).inc(float(Decimal(record.cost)))
+
+
+def settlement_batch(size: int) -> None:
+    SETTLEMENT_BATCHES.observe(size)
 
 
 def provider_failed(*, provider: str, model: str, failure) -> None:

@@ -189,6 +189,10 @@ ASYNC_DB_POOL_MAX = env_int("CHUK_ASYNC_DB_POOL_MAX", 10)
 ASYNC_DB_POOL_TIMEOUT = env_float("CHUK_ASYNC_DB_POOL_TIMEOUT", 2.0)
 # A charge waits this long for a pooled connection when all are busy (the answer has gone).
 SETTLE_POOL_TIMEOUT = env_float("CHUK_SETTLE_POOL_TIMEOUT", 10.0)
+# Leased charges that come while one is being written are written together, at most this many
+# in one statement (billing/settlement_batch.py).
+SETTLE_BATCH = env_bool("CHUK_SETTLE_BATCH", True)
+SETTLE_BATCH_MAX = env_int("CHUK_SETTLE_BATCH_MAX", 200)
 # Server-side prepared statements (the settle statement): off behind a pooler that hands each
 # transaction another server connection (PgBouncer in transaction mode before 1.21), where a
 # statement prepared on one connection is unknown on the next.
@@ -319,6 +323,8 @@ RATE_LIMITS_ENABLED = env_bool("CHUK_RATE_LIMITS_ENABLED", True)
 RATE_LIMIT_REDIS_URL = env("CHUK_RATE_LIMIT_REDIS_URL", REDIS_URL)
 RATE_LIMIT_KEY_PREFIX = env("CHUK_RATE_LIMIT_KEY_PREFIX", CACHE_KEY_PREFIX)
 RATE_LIMIT_FAIL_CLOSED = env_bool("CHUK_RATE_LIMIT_FAIL_CLOSED", False)
+# Connections to the limiter's Redis per process: a check past them waits for one (0.5 s at most).
+RATE_LIMIT_REDIS_CONNECTIONS = env_int("CHUK_RATE_LIMIT_REDIS_CONNECTIONS", 50)
 # Seconds an authenticated API key is trusted from the process-local cache before it is looked
 # up again: the bound on how long a revoked key keeps working.
 API_KEY_CACHE_SECONDS = env_float("CHUK_API_KEY_CACHE_SECONDS", 5.0)
