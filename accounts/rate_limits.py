@@ -53,7 +53,11 @@ def limiter_store() -> MemoryStore | RedisStore:
     url = settings.RATE_LIMIT_REDIS_URL
     store = _stores.get(url)
     if store is None:
-        store = _stores[url] = RedisStore(url) if url else MemoryStore()
+        store = _stores[url] = (
+            RedisStore(url, connections=settings.RATE_LIMIT_REDIS_CONNECTIONS)
+            if url
+            else MemoryStore()
+        )
     return store
 
 
