@@ -485,7 +485,7 @@ def profile_summary(path: Path, top: int = 25) -> list[str]:
     own: dict[str, int] = {}
     inclusive: dict[str, int] = {}
     total = 0
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         samples = int(count)
         total += samples

@@ -18,7 +18,7 @@ from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
-from chukchat import api_handler, draining, log_redaction, request_gate  # noqa: E402
+from chukchat import api_handler, draining, gc_tuning, log_redaction, request_gate  # noqa: E402
 from chukchat.api_handler import ApiASGIHandler, has_api_key  # noqa: E402
 from chukchat.cors import CorsMiddleware  # noqa: E402
 from chukchat.routing import websocket_urlpatterns  # noqa: E402
@@ -48,6 +48,7 @@ async def lifespan(scope, receive, send):
                 logger.exception("the process keeper did not start")
                 await send({"type": "lifespan.startup.failed", "message": repr(error)})
                 return
+            gc_tuning.tune_for_serving()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             try:

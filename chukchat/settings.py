@@ -189,6 +189,11 @@ ASYNC_DB_POOL_MAX = env_int("CHUK_ASYNC_DB_POOL_MAX", 10)
 ASYNC_DB_POOL_TIMEOUT = env_float("CHUK_ASYNC_DB_POOL_TIMEOUT", 2.0)
 # A charge waits this long for a pooled connection when all are busy (the answer has gone).
 SETTLE_POOL_TIMEOUT = env_float("CHUK_SETTLE_POOL_TIMEOUT", 10.0)
+# The garbage collector's thresholds in a server process (chukchat/gc_tuning.py), as
+# "young,middle,old"; empty keeps Python's defaults and freezes nothing.
+GC_THRESHOLDS = tuple(
+    int(part) for part in env("CHUK_GC_THRESHOLDS", "20000,20,20").split(",") if part.strip()
+)
 # Leased charges that come while one is being written are written together, at most this many
 # in one statement (billing/settlement_batch.py).
 SETTLE_BATCH = env_bool("CHUK_SETTLE_BATCH", True)
