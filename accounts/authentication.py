@@ -23,6 +23,7 @@ from accounts.models import RATE_LIMIT_FIELDS, ApiKey, User
 from chukchat import log_context
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
+from chukchat.single_flight import SingleFlight
 
 _LAST_USED_GRANULARITY = timedelta(seconds=60)
 _MAX_CACHED = 50_000
@@ -45,11 +46,16 @@ class KeyPrincipal:
 _cache: dict[str, tuple[float, KeyPrincipal | None]] = {}
 
 
+_loads: SingleFlight[KeyPrincipal | None] = SingleFlight()
+
+
 def forget_cached_key(hashed_key: str) -> None:
+    _loads.forget()
     _cache.pop(hashed_key, None)
 
 
 def clear_key_cache() -> None:
+    _loads.forget()
     _cache.clear()
     _active_users.clear()
 
@@ -152,7 +158,7 @@ async def aauthenticate_api_key(raw: str | None) -> KeyPrincipal:
     hashed = _check_format(raw)
     found, principal = _from_cache(hashed)
     if not found:
-        principal = await db_call(_load, hashed=hashed)
+        principal = await _loads.load(hashed, lambda: db_call(_load, hashed=hashed))
     return _accept(principal)
 
 

@@ -487,6 +487,8 @@ def profile_summary(path: Path, top: int = 25) -> list[str]:
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a line broken by an undecodable byte
+            continue
         samples = int(count)
         total += samples
         frames = stack.split(";")

@@ -19,6 +19,7 @@ from billing.models import Plan
 from billing.selectors import subscription_current
 from chukchat.db_threads import db_call
 from chukchat.errors import ApiError
+from chukchat.single_flight import SingleFlight
 
 FREE_PLAN_SLUG = "free"
 _MAX_CACHED = 50_000
@@ -37,8 +38,12 @@ class Entitlements:
 _cache: dict[int, tuple[float, Entitlements]] = {}
 
 
+_loads: SingleFlight[Entitlements] = SingleFlight()
+
+
 def entitlements_changed(user_id: int | None = None) -> None:
     """Forget one user's entry (their subscription changed), or everyone's (a plan changed)."""
+    _loads.forget()
     if user_id is None:
         _cache.clear()
     else:
@@ -76,7 +81,7 @@ def entitlements_for(*, user_id: int) -> Entitlements:
 
 
 async def aentitlements_for(*, user_id: int) -> Entitlements:
-    return _cached(user_id) or await db_call(_load, user_id=user_id)
+    return _cached(user_id) or await _loads.load(user_id, lambda: db_call(_load, user_id=user_id))
 
 
 def model_requires_upgrade(model: AiModel) -> ApiError:
