@@ -14,6 +14,9 @@ the release of the request's hold in one transaction. What they guarantee:
   caller's cancellation (a client hanging up), and tracked so shutdown can wait for it.
 - Durable: when the database cannot take the charge, it is written to the outbox
   (billing/settlement_outbox.py) and applied when the database is back.
+
+Under load, leased charges are written many to a statement (billing/settlement_batch.py); what
+a batch cannot take comes back here, to the single statement, which knows every case.
 """
 
 from __future__ import annotations
