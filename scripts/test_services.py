@@ -17,7 +17,15 @@ def answers(host: str, port: int) -> bool:
 
 
 def main() -> None:
-    lines = ["export DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY:-test-only-secret-key}"]
+    lines = [
+        "export DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY:-test-only-secret-key}",
+        # Python 3.11.7 (ours) keeps the AST converter's recursion depth per process, not
+        # per thread: a traceback formatted in a server thread (3.11 parses each line for its
+        # carets) while pytest rewrote a module's asserts in the main thread failed the test
+        # with "SystemError: AST constructor recursion depth mismatch" (seen in CI). Without
+        # column ranges, tracebacks parse nothing.
+        "export PYTHONNODEBUGRANGES=1",
+    ]
     embedded = os.environ.get("CHUK_TEST_EMBEDDED") == "1"
     database = os.environ.get("DATABASE_URL", "")
     redis = os.environ.get("REDIS_URL", "")
