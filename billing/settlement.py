@@ -22,12 +22,14 @@ a batch cannot take comes back here, to the single statement, which knows every 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from decimal import Decimal
 
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
 
@@ -237,9 +239,17 @@ def _description(record: UsageRecord) -> str:
     )[:300]
 
 
+@functools.cache
+def _preparing() -> BaseDatabaseWrapper:
+    """A database wrapper that only prepares values (it never connects). Django's `connection`
+    is per asyncio context: each charge's task built a DatabaseWrapper of its own to ask."""
+    return connections.create_connection("default")
+
+
 def _values(record: UsageRecord, *, lease: str | None, release: Decimal) -> dict:
+    preparing = _preparing()
     values = {
-        field.column: field.get_db_prep_save(getattr(record, field.attname), connection)
+        field.column: field.get_db_prep_save(getattr(record, field.attname), preparing)
         for field in UsageRecord._meta.concrete_fields
         if not field.primary_key
     }

@@ -28,7 +28,9 @@ _pools: dict[
 
 
 def enabled() -> bool:
-    return settings.ASYNC_DB_POOL and connections["default"].vendor == "postgresql"
+    # From the settings, not `connections["default"]`: that is per asyncio context, so asking
+    # it made each request's task build a DatabaseWrapper of its own, kept for its lifetime.
+    return settings.ASYNC_DB_POOL and "postgresql" in connections.settings["default"]["ENGINE"]
 
 
 def _conninfo(alias: str) -> str:
