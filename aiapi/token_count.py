@@ -73,7 +73,11 @@ def _load(name: str):
     previous = os.environ.get("TIKTOKEN_CACHE_DIR")
     os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
     try:
-        return tiktoken.Encoding(**getattr(openai_public, name)())
+        loaded = tiktoken.Encoding(**getattr(openai_public, name)())
+        # The Python copy of the ranks is kept only to pickle the encoding, which we never
+        # do; the Rust encoder has its own. Dropped: 15 of cl100k's 42 MB in every worker.
+        loaded._mergeable_ranks = None
+        return loaded
     finally:
         if previous is None:
             os.environ.pop("TIKTOKEN_CACHE_DIR", None)
