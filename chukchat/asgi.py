@@ -7,6 +7,7 @@ still settling gets a few seconds more (the WebSockets' drain, chukchat/draining
 requests and their after-response work, chukchat/api_handler.py), and then the keeper stops."""
 
 import asyncio
+import functools
 import logging
 import os
 
@@ -18,7 +19,14 @@ from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
-from chukchat import api_handler, draining, gc_tuning, log_redaction, request_gate  # noqa: E402
+from chukchat import (  # noqa: E402
+    api_direct,
+    api_handler,
+    draining,
+    gc_tuning,
+    log_redaction,
+    request_gate,
+)
 from chukchat.api_handler import ApiASGIHandler, has_api_key  # noqa: E402
 from chukchat.cors import CorsMiddleware  # noqa: E402
 from chukchat.routing import websocket_urlpatterns  # noqa: E402
@@ -30,9 +38,15 @@ api_application = ApiASGIHandler()
 
 
 async def http_application(scope, receive, send):
-    """API-key requests take the lean handler; browser requests the full middleware stack.
-    Either way the request's credentials and size are checked before its body is read."""
-    handler = api_application if has_api_key(scope) else django_application
+    """API-key requests for async views are served straight from ASGI, the other API-key
+    requests by the lean handler; browser requests get the full middleware stack. Either way
+    the request's credentials and size are checked before its body is read."""
+    if not has_api_key(scope):
+        handler = django_application
+    elif (match := api_direct.async_view_for(scope)) is not None:
+        handler = functools.partial(api_direct.serve, match=match)
+    else:
+        handler = api_application
     await request_gate.gate(scope, receive, send, handler)
 
 
