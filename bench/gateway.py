@@ -429,7 +429,11 @@ async def measure(
     figures.update(p50_1=one["p50"], rps1=one["rps"], failures1=one["failures"])
     before_cpu = cpu_seconds(pids)
     before_tx = transactions("chukchat_bench") if database else 0
-    spy = start_profile(pids[-1], args.seconds, label) if args.profile and pids else None
+    spy = (
+        start_profile(pids[-1], args.seconds, label, whole_stacks=args.profile_whole_stacks)
+        if (args.profile or args.profile_whole_stacks) and pids
+        else None
+    )
     sixteen = wrk(chat, auth, body, 16, args.seconds)
     if spy is not None:
         spy.wait(timeout=60)
@@ -455,8 +459,10 @@ async def measure(
     return figures
 
 
-def start_profile(pid: int, seconds: float, label: str) -> subprocess.Popen:
-    """py-spy on the serving process for the 16-connection run, raw (collapsed) stacks."""
+def start_profile(pid: int, seconds: float, label: str, *, whole_stacks: bool) -> subprocess.Popen:
+    """py-spy on the serving process for the 16-connection run, raw (collapsed) stacks.
+    Without pausing the worker a sample's stack is often cut short (only its innermost frames);
+    `whole_stacks` pauses it for each sample: every stack whole, the worker slower meanwhile."""
     name = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
     out = ROOT / "var" / f"profile-{name}.raw"
     return subprocess.Popen(
@@ -471,7 +477,7 @@ def start_profile(pid: int, seconds: float, label: str) -> subprocess.Popen:
             "200",
             "--format",
             "raw",
-            "--nonblocking",
+            *([] if whole_stacks else ["--nonblocking"]),
             "-o",
             str(out),
         ],
@@ -785,6 +791,11 @@ async def main() -> None:
     parser.add_argument("--out", default=None, help="append the results to this file")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the 16-connection run of each target"
+    )
+    parser.add_argument(
+        "--profile-whole-stacks",
+        action="store_true",
+        help="as --profile, pausing the worker for each sample (whole stacks, slower run)",
     )
     args = parser.parse_args()
     scenarios = set(args.scenarios.split(","))

@@ -36,7 +36,9 @@ class Feed:
         self.loop = asyncio.get_running_loop()
         self.last = self.loop.time()
         self.task = asyncio.create_task(self._pull())
-        self.beat = asyncio.create_task(self._heartbeat(settings.SSE_HEARTBEAT_SECONDS))
+        # A timer, not a task: a task and its frame per open stream cost memory and a wake-up.
+        self.interval = settings.SSE_HEARTBEAT_SECONDS
+        self.beat = self.loop.call_at(self.last + self.interval, self._heartbeat)
 
     async def _pull(self) -> None:
         # Counted from here: this task ends however the stream does (done, failed, cancelled).
@@ -49,12 +51,12 @@ class Feed:
             metrics.OPEN_STREAMS.dec()
             self.queue.put_nowait(None)
 
-    async def _heartbeat(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(max(0.0, self.last + interval - self.loop.time()))
-            if self.loop.time() - self.last >= interval:
-                self.last = self.loop.time()
-                self.queue.put_nowait(PING)
+    def _heartbeat(self) -> None:
+        now = self.loop.time()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.queue.put_nowait(PING)
+        self.beat = self.loop.call_at(self.last + self.interval, self._heartbeat)
 
     async def close(self, *, abandoned: bool) -> None:
         """Stops the heartbeat and waits for the source to end, settling what it owes. When
