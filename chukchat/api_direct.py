@@ -33,16 +33,19 @@ from chukchat.api_handler import (
     _requests_in_flight,
     _resolved,
 )
-from chukchat.errors import ApiErrorMiddleware, error_response
+from chukchat.errors import ApiErrorMiddleware, error_response, is_api_path
 from chukchat.request_context import RequestContextMiddleware
 
+_NO_BODY = frozenset({204, 304})
 # Only its process_exception is used, which needs no next layer.
 _errors = ApiErrorMiddleware(lambda request: None)
 
 
 def async_view_for(scope):
-    """The URL match when `scope`'s path resolves to an async view, else None."""
+    """The URL match when `scope`'s path is an API path that resolves to an async view."""
     path = scope["path"]
+    if not is_api_path(path):
+        return None
     prefix = get_script_prefix(scope)
     try:
         match = _resolved(settings.ROOT_URLCONF, path.removeprefix(prefix) if prefix else path)
@@ -136,6 +139,7 @@ async def _respond(request, match):
         try:
             response = await match.func(request, *match.args, **match.kwargs)
         except Exception as error:
+            # On an API path it always answers (the error format, 500 for the unforeseen).
             response = _errors.process_exception(request, error)
         RateLimitHeadersMiddleware._add(request, response)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -162,7 +166,7 @@ async def _send_response(response, send) -> None:
         await send({"type": "http.response.body"})
         return
     content = response.content
-    if not response.has_header("Content-Length"):
+    if response.status_code not in _NO_BODY and not response.has_header("Content-Length"):
         headers.append((b"content-length", str(len(content)).encode()))
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": content})

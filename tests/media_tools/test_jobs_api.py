@@ -118,7 +118,9 @@ def test_deleting_a_finished_job_forgets_it_and_its_files(http, media_root):
     wait_for_job(http, job["id"])
     assert stored_files(media_root)
 
-    assert http.delete(f"/v1/media/jobs/{job['id']}").status_code == 204
+    deleted = http.delete(f"/v1/media/jobs/{job['id']}")
+    assert deleted.status_code == 204
+    assert deleted.content == b"" and "content-length" not in deleted.headers  # as RFC 9110 asks
 
     assert http.get(f"/v1/media/jobs/{job['id']}").status_code == 404
     assert stored_files(media_root) == []
