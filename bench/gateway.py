@@ -209,9 +209,12 @@ def raise_open_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def start_gateway(env: dict, port: int, workers: int, server: str = "uvicorn") -> subprocess.Popen:
+def start_gateway(
+    env: dict, port: int, workers: int, server: str = "uvicorn", root: Path = ROOT
+) -> subprocess.Popen:
     """The gateway as `make serve` runs it: uvicorn (or granian, for the A/B), uvloop,
-    httptools, `workers` processes, lifespan on (the process keeper renews leases)."""
+    httptools, `workers` processes, lifespan on (the process keeper renews leases). `root`:
+    the checkout it runs from (bench/ab_paired.py runs another beside this one)."""
     if server == "granian":
         command = [
             str(Path(PYTHON).parent / "granian"),
@@ -260,7 +263,7 @@ def start_gateway(env: dict, port: int, workers: int, server: str = "uvicorn") -
     log = open(ROOT / "var" / f"bench-{server}.log", "ab")  # noqa: SIM115 (the child keeps it)
     return subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=log,
         stderr=log,
