@@ -27,12 +27,7 @@ from django.urls import Resolver404, set_script_prefix
 
 from accounts.rate_limits import RateLimitHeadersMiddleware
 from chukchat import log_context
-from chukchat.api_handler import (
-    AFTER_RESPONSE_ATTR,
-    _after_response_tasks,
-    _requests_in_flight,
-    _resolved,
-)
+from chukchat.api_handler import _requests_in_flight, _resolved, run_after_response
 from chukchat.errors import ApiErrorMiddleware, error_response, is_api_path
 from chukchat.request_context import RequestContextMiddleware
 
@@ -108,14 +103,7 @@ async def _handle(scope, receive, send, match) -> None:
         try:
             await _send_response(response, send)
         finally:
-            hook = getattr(response, AFTER_RESPONSE_ATTR, None)
-            if hook is not None:
-                # Shielded: a client hanging up cancels this task, never the settlement,
-                # which is then tracked in _after_response_tasks instead.
-                settling = asyncio.ensure_future(hook())
-                _after_response_tasks.add(settling)
-                settling.add_done_callback(_after_response_tasks.discard)
-                await asyncio.shield(settling)
+            await run_after_response(response)
     except asyncio.CancelledError:
         if not client_left:
             raise  # the server's graceful-shutdown bound: the cut goes on up

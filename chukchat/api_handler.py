@@ -105,14 +105,7 @@ class ApiASGIHandler(ASGIHandler):
                 with contextlib.suppress(asyncio.CancelledError):  # the client went away
                     await self.send_response(response, send)
             finally:
-                hook = getattr(response, AFTER_RESPONSE_ATTR, None)
-                if hook is not None:
-                    # Shielded: a client hanging up cancels this task, never the settlement,
-                    # which is then tracked in _after_response_tasks instead.
-                    settling = asyncio.ensure_future(hook())
-                    _after_response_tasks.add(settling)
-                    settling.add_done_callback(_after_response_tasks.discard)
-                    await asyncio.shield(settling)
+                await run_after_response(response)
             return response
 
         tasks = [
@@ -147,6 +140,19 @@ _after_response_tasks: set[asyncio.Future] = set()
 
 # This process's API requests being handled (each one's task), for the drain at shutdown.
 _requests_in_flight: set[asyncio.Task] = set()
+
+
+async def run_after_response(response) -> None:
+    """Awaits the work `after_response` attached to `response`, if any. Shielded: a client
+    hanging up cancels the awaiting task, never the settlement, which is then tracked in
+    _after_response_tasks (for the drain at shutdown) until it ends."""
+    hook = getattr(response, AFTER_RESPONSE_ATTR, None)
+    if hook is None:
+        return
+    settling = asyncio.ensure_future(hook())
+    _after_response_tasks.add(settling)
+    settling.add_done_callback(_after_response_tasks.discard)
+    await asyncio.shield(settling)
 
 
 def after_response_pending() -> int:
