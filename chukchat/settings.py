@@ -328,7 +328,8 @@ RATE_LIMITS_ENABLED = env_bool("CHUK_RATE_LIMITS_ENABLED", True)
 RATE_LIMIT_REDIS_URL = env("CHUK_RATE_LIMIT_REDIS_URL", REDIS_URL)
 RATE_LIMIT_KEY_PREFIX = env("CHUK_RATE_LIMIT_KEY_PREFIX", CACHE_KEY_PREFIX)
 RATE_LIMIT_FAIL_CLOSED = env_bool("CHUK_RATE_LIMIT_FAIL_CLOSED", False)
-# Connections to the limiter's Redis per process: a check past them waits for one (0.5 s at most).
+# Connections to a TLS (rediss://) limiter Redis per process: a check past them waits for one
+# (0.5 s at most). Plain and unix-socket URLs use one pipelined connection (chukchat/redis_pipe).
 RATE_LIMIT_REDIS_CONNECTIONS = env_int("CHUK_RATE_LIMIT_REDIS_CONNECTIONS", 50)
 # Seconds an authenticated API key is trusted from the process-local cache before it is looked
 # up again: the bound on how long a revoked key keeps working.
