@@ -3,7 +3,8 @@
 # (deploy/docker-entrypoint.sh: web | worker | beat | deploy). Validated, not built here: see
 # README "Deploy files".
 
-# --- Build: the pinned dependencies of pyproject.toml in a virtualenv, static files collected.
+# --- Build: the pinned dependencies (pyproject.toml, constraints.txt) in a virtualenv, static
+# files collected.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN apt-get update \
@@ -13,8 +14,8 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 # The dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN pip install .
+COPY pyproject.toml README.md constraints.txt ./
+RUN pip install -c constraints.txt .
 COPY . .
 # Hashed static files and their manifest, baked into the image (embedded settings: no database
 # is needed to collect them, and this secret is used for nothing else).

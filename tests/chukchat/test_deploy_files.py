@@ -29,7 +29,9 @@ def test_the_image_is_multi_stage_slim_unprivileged_and_checks_liveness():
     dockerfile = (ROOT / "Dockerfile").read_text()
     stages = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
     assert stages == ["FROM python:3.11-slim AS build", "FROM python:3.11-slim AS runtime"]
-    assert "RUN pip install .\n" in dockerfile  # the pinned dependencies of pyproject.toml
+    # The pinned dependencies: pyproject.toml's, and constraints.txt's for what they bring in.
+    assert "COPY pyproject.toml README.md constraints.txt ./\n" in dockerfile
+    assert "RUN pip install -c constraints.txt .\n" in dockerfile
     assert "collectstatic" in dockerfile  # the manifest check_deploy wants is in the image
     runtime = dockerfile.split("AS runtime", 1)[1]
     assert "\nUSER chuk\n" in runtime and "--uid 10001" in runtime
