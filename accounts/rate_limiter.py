@@ -16,14 +16,15 @@ once it is over, so the next calls wait for it."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
 import time
 from dataclasses import dataclass
 
+from chukchat import redis_pipe
 from chukchat.per_loop import PerLoop
-from chukchat.redis_pipe import RedisPipe
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,7 @@ class RedisStore:
         self.url = url
         self.connections = connections
         self._sync = None
-        self._async: PerLoop[object] = PerLoop(self._async_client)
+        self._async: PerLoop[object] = PerLoop(self._async_script)
 
     def _args(self, limits: list[Limit]) -> tuple[list[str], list]:
         keys = [f"rl:{limit.key}" for limit in limits]
@@ -197,11 +198,11 @@ class RedisStore:
         keys, args = self._args(limits)
         return self._verdict(limits, self._sync_script(keys=keys, args=args))
 
-    def _async_client(self):
-        from chukchat import redis_pipe
-
+    def _async_script(self):
+        """The GCRA script as an async callable of (keys=, args=), on either client."""
         if redis_pipe.supports(self.url):
-            return redis_pipe.RedisPipe(self.url, timeout=0.5)
+            pipe = redis_pipe.RedisPipe(self.url, timeout=0.5)
+            return functools.partial(pipe.run_script, sha=_GCRA_SHA, script=_GCRA)
         import redis.asyncio as aioredis
 
         # TLS: redis-py's client. A request waits its turn for one of a bounded set of
@@ -217,10 +218,6 @@ class RedisStore:
         return aioredis.Redis(connection_pool=pool).register_script(_GCRA)
 
     async def acheck(self, limits: list[Limit]) -> Verdict:
-        client = self._async.get()
+        script = self._async.get()
         keys, args = self._args(limits)
-        if isinstance(client, RedisPipe):
-            reply = await client.run_script(sha=_GCRA_SHA, script=_GCRA, keys=keys, args=args)
-        else:
-            reply = await client(keys=keys, args=args)
-        return self._verdict(limits, reply)
+        return self._verdict(limits, await script(keys=keys, args=args))

@@ -5,7 +5,7 @@ Each caller writes its command at once on the shared connection and waits for it
 Redis answers in the order it was asked, so replies are handed out first in, first out. Replies
 are parsed by hiredis's C reader. One connection is enough, as Redis runs one command at a
 time. redis-py's asyncio client spent ~190 us of this process's CPU on that call (pool
-checkout, a lock per command, reply handling in Python); this spends ~65 us (docs/benchmarks.md).
+checkout, a lock per command, reply handling in Python); this ~70-90 us (docs/benchmarks.md).
 
 Failures are redis-py's exception types, so callers treat both clients alike: no connection,
 or a lost one, is a ConnectionError for everyone waiting; no reply within `timeout` is a
