@@ -141,10 +141,21 @@ async def _cancel_until_done(task: asyncio.Task) -> None:
     cancelled while it writes (its connection handshake, the clean-up script, the BZPOPMIN)
     then carries on, and channels_redis retries its 5 s BZPOPMIN until a message comes: for
     ever on a socket's own channel. Cancelled again, it is cancelled while it waits for
-    Redis's answer, which is not wrapped so."""
+    Redis's answer, which is not wrapped so.
+
+    A cancel of our own while we wait (channels' dispatcher cancels its sources, and whoever
+    awaits the consumer may cancel it too) does not stop the loop: left there, the receive
+    ran on unowned, polling Redis every 5 s for as long as the process lived, and a test's
+    event loop waited for it at close for ever. It is raised once the task has ended."""
+    cancelled = False
     while not task.done():
         task.cancel()
-        await asyncio.wait([task], timeout=0.05)
+        try:
+            await asyncio.wait([task], timeout=0.05)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from aiapi.consumers import _cancel_until_done
 from aiapi.models import Conversation
 from billing.models import LedgerEntry, UsageRecord
 from billing.money import format_usd
@@ -38,7 +39,7 @@ async def _sockets_end_with_their_test():
         socket = _opened.pop()
         # An app that already ended (with the close the test asserted) re-raises here.
         with contextlib.suppress(Exception):
-            await socket.disconnect(timeout=2)
+            await socket.disconnect(timeout=10)
 
 
 async def open_socket(*, headers=(), path=PATH) -> WebsocketCommunicator:
@@ -485,6 +486,35 @@ async def test_a_stream_can_be_cancelled_from_the_socket_that_resumed_it(carol_k
     assert frames[-1]["type"] == "done" and frames[-1]["cancelled"] is True
     await wait_until(lambda: upstream.requests()[-1].get("client_disconnected"), timeout=2)
     await second.disconnect()
+
+
+# --- Ending a socket ----------------------------------------------------------------------
+
+
+async def test_a_channel_receive_that_ignores_a_cancel_still_ends_when_its_socket_is_cancelled_twice():
+    """redis-py on 3.11 can swallow a cancel (aiapi/consumers.py: `_cancel_until_done`); the
+    socket's own task cancelled again meanwhile (channels' dispatcher, then whoever awaits the
+    consumer) must not leave that receive running on its own, polling Redis for ever."""
+    cancels_seen = 0
+
+    async def receive_that_swallows_two_cancels():
+        nonlocal cancels_seen
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                cancels_seen += 1
+                if cancels_seen == 3:
+                    raise
+
+    receiving = asyncio.ensure_future(receive_that_swallows_two_cancels())
+    ending = asyncio.ensure_future(_cancel_until_done(receiving))
+    await asyncio.sleep(0.01)
+    ending.cancel()  # the second cancel, while the first is being made to stick
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(ending, timeout=2)
+    assert receiving.cancelled()
+    assert cancels_seen == 3
 
 
 # --- A real client against a running server ------------------------------------------------
