@@ -8,6 +8,9 @@ the machine does, it does to both. Reported per round and as medians: requests/s
 each worker's CPU per request.
 
     .venv/bin/python bench/ab_paired.py --b-root /tmp/before [--rounds 6] [--seconds 8]
+
+A setting is compared the same way on one checkout: `--a-env` / `--b-env NAME=VALUE` (each
+repeatable) add to one side's environment, e.g. `--b-env CHUK_GC_THRESHOLDS=20000,20,20`.
 """
 
 from __future__ import annotations
@@ -47,7 +50,17 @@ def _round(targets: list[dict], auth: str, connections: int, seconds: float) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--b-root", type=Path, required=True, help="the other checkout")
+    parser.add_argument(
+        "--b-root", type=Path, default=bench.ROOT, help="the other checkout (default: this one)"
+    )
+    for side in ("a", "b"):
+        parser.add_argument(
+            f"--{side}-env",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help=f"an environment variable for {side.upper()}'s worker only",
+        )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--connections", default="1,8", help="per target, one figure per round")
@@ -62,11 +75,18 @@ def main() -> None:
     auth = f"Bearer {key}"
     targets = []
     try:
-        for label, root in (("A", bench.ROOT), ("B", args.b_root.resolve())):
+        sides = (("A", bench.ROOT, args.a_env), ("B", args.b_root.resolve(), args.b_env))
+        for label, root, extra in sides:
             port = bench.free_port()
-            process = bench.start_gateway(env, port, 1, root=root)
+            side_env = {**env, **dict(item.split("=", 1) for item in extra)}
+            process = bench.start_gateway(side_env, port, 1, root=root)
             targets.append(
-                {"label": f"{label} ({root})", "process": process, "port": port, "pids": []}
+                {
+                    "label": f"{label} ({root} {' '.join(extra)})".replace(" )", ")"),
+                    "process": process,
+                    "port": port,
+                    "pids": [],
+                }
             )
         for target in targets:
             base = f"http://127.0.0.1:{target['port']}"
