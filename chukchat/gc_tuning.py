@@ -8,7 +8,14 @@ to be promoted, so full collections of a million objects ran every two seconds, 
 
 At startup, what the process loaded (settings, the URL map, models, the catalogue) is frozen
 out of every collection, and collections are made rarer by GC_THRESHOLDS. Cycles are still
-collected, so memory stays bounded; they are collected in larger, fewer passes."""
+collected, so memory stays bounded; they are collected in larger, fewer passes.
+
+The young threshold counts allocations minus deallocations, and the deaths of older objects
+count too: with hundreds of requests in flight the count creeps, and when it reaches the
+threshold the young generation holds every object made since the last pass that is still
+alive (~135,000 at Bifrost's 500 requests/s, a 60-110 ms pause). At 20000 that happened a few
+times a minute, each pause a step in the p99; at 50000 the creep does not reach it in a
+steady run (no young pass above 20 ms in 90 s), and the memory held for cycles is a few MB."""
 
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ SETTLE_POOL_TIMEOUT = env_float("CHUK_SETTLE_POOL_TIMEOUT", 10.0)
 # The garbage collector's thresholds in a server process (chukchat/gc_tuning.py), as
 # "young,middle,old"; empty keeps Python's defaults and freezes nothing.
 GC_THRESHOLDS = tuple(
-    int(part) for part in env("CHUK_GC_THRESHOLDS", "20000,20,20").split(",") if part.strip()
+    int(part) for part in env("CHUK_GC_THRESHOLDS", "50000,20,20").split(",") if part.strip()
 )
 # Leased charges that come while one is being written are written together, at most this many
 # in one statement (billing/settlement_batch.py).

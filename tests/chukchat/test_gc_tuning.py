@@ -19,11 +19,11 @@ def collector_restored():
 def test_a_process_ready_to_serve_freezes_its_startup_objects_and_collects_rarely(
     settings, collector_restored
 ):
-    settings.GC_THRESHOLDS = (20000, 20, 20)
+    settings.GC_THRESHOLDS = (50000, 20, 20)
 
     tune_for_serving()
 
-    assert gc.get_threshold() == (20000, 20, 20)
+    assert gc.get_threshold() == (50000, 20, 20)
     assert gc.get_freeze_count() > 10_000  # Django, the apps and their modules
 
 
