@@ -735,6 +735,12 @@ def goal_lines(results: dict) -> list[str]:
             + ", ".join(f"{ms / 1000:.2f}" for ms in b.get("p99_by_5s", []))
             + " s"
         )
+        if "bifrost_direct" in results:
+            db = results["bifrost_direct"]
+            lines.append(
+                f"      straight to the fake on the same test: p50 {db['p50'] / 1000:.3f} s, "
+                f"p99 {db['p99'] / 1000:.3f} s"
+            )
         if "bifrost_litellm" in results:
             lb = results["bifrost_litellm"]
             lines.append(
@@ -843,6 +849,16 @@ async def main() -> None:
         # The direct side asks the fake for the behaviour by name, as the targets' configs do.
         results["direct"] = await measure_direct(direct_base, args)
         rows.append(results["direct"])
+        if "bifrost" in scenarios:
+            # The floor of Bifrost's test: this client and the fake, nobody between them.
+            results["bifrost_direct"] = await open_loop(
+                f"{direct_base}/v1/chat/completions",
+                "Bearer sk-bench",
+                {**CHAT_BODY, "model": UPSTREAMS["bench-slow"]},
+                args.bifrost_rate,
+                args.bifrost_seconds,
+            )
+            print("bifrost direct", results["bifrost_direct"], flush=True)
 
         # Each scenario on a fresh worker: requests a scenario's client gave up on (Bifrost's,
         # when the target falls behind) must not weigh on the next one's figures.
