@@ -82,7 +82,7 @@ def main() -> None:
             process = bench.start_gateway(side_env, port, 1, root=root)
             targets.append(
                 {
-                    "label": f"{label} ({root} {' '.join(extra)})".replace(" )", ")"),
+                    "label": f"{label} ({' '.join([str(root), *extra])})",
                     "process": process,
                     "port": port,
                     "pids": [],

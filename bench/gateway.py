@@ -428,7 +428,7 @@ async def measure(
     chat = f"{base}/v1/chat/completions"
     body = {**CHAT_BODY, "model": "bench"}
     figures: dict = {"label": label, "idle_mb": rss_mb(pids)}
-    wrk(chat, auth, body, 4, 2)  # warm the connections, caches and prepared statements
+    warm_up(base, auth)
     one = wrk(chat, auth, body, 1, args.seconds)
     figures.update(p50_1=one["p50"], rps1=one["rps"], failures1=one["failures"])
     before_cpu = cpu_seconds(pids)
@@ -549,9 +549,8 @@ async def open_loop(url: str, auth: str, body: dict, rate: int, seconds: float) 
         total = int(rate * seconds)
         pending: set[asyncio.Task] = set()
         # The load generator's own collector must not pause the schedule (wrk, in C, has
-        # none): with 750 requests in flight its full passes took tens of ms every ~25 s, seen
-        # as latency of whichever target was measured. What a run allocates is bounded; it is
-        # collected after the run.
+        # none): with it on, and every task kept, the fake alone had slow windows every ~25 s
+        # (p99 1.549 s; 1.503 without). What a run allocates is bounded; it is collected after.
         gc.collect()
         gc.freeze()
         gc.disable()
@@ -918,7 +917,15 @@ async def main() -> None:
                     )
                     rows.append(results["litellm"])
                 if "bifrost" in scenarios:
-                    results["bifrost_litellm"] = await bifrost_litellm(base, args)
+                    warm_up(base, f"Bearer {LITELLM_KEY}")
+                    results["bifrost_litellm"] = await open_loop(
+                        f"{base}/v1/chat/completions",
+                        f"Bearer {LITELLM_KEY}",
+                        {**CHAT_BODY, "model": "bench-slow"},
+                        args.bifrost_rate,
+                        args.bifrost_seconds,
+                    )
+                    print("bifrost litellm", results["bifrost_litellm"], flush=True)
             finally:
                 stop(proxy)
     finally:
@@ -934,23 +941,10 @@ async def main() -> None:
 
 
 def warm_up(base: str, auth: str) -> None:
-    """What the closed scenario does before it measures (2 s of wrk at 4 connections): the
-    first requests of a fresh process load what it loads lazily (the tokenizer, the caches,
-    the database pool), which would otherwise weigh on an open loop's first seconds."""
+    """2 s of wrk at 4 connections before a scenario measures: the first requests of a fresh
+    process load what it loads lazily (the tokenizer, the caches, the database pool and its
+    prepared statements), which would otherwise weigh on the first figures."""
     wrk(f"{base}/v1/chat/completions", auth, {**CHAT_BODY, "model": "bench"}, 4, 2)
-
-
-async def bifrost_litellm(base: str, args) -> dict:
-    warm_up(base, f"Bearer {LITELLM_KEY}")
-    result = await open_loop(
-        f"{base}/v1/chat/completions",
-        f"Bearer {LITELLM_KEY}",
-        {**CHAT_BODY, "model": "bench-slow"},
-        args.bifrost_rate,
-        args.bifrost_seconds,
-    )
-    print("bifrost litellm", result, flush=True)
-    return result
 
 
 async def measure_direct(base: str, args) -> dict:
